@@ -1,0 +1,123 @@
+"""Deterministic names of a tenant's AWS resources, and the naming rules AWS enforces.
+
+Deterministic names are what makes every step adopt-or-create: a step that was interrupted after
+AWS created the resource finds it again by name (and ownership tags) instead of creating another.
+
+Rules the botocore models encode (pattern/min/max) are checked against every request in tests;
+the rules below are the ones the models do *not* encode, from the Cognito and IAM documentation:
+
+* Cognito prefix domains: lower-case letters, digits and hyphens, 1-63 characters, no leading or
+  trailing hyphen, and they may not contain ``aws``, ``amazon`` or ``cognito``. A prefix is unique
+  per Region across all AWS customers.
+* IAM role names: ``[\\w+=,.@-]``, 1-64 characters, unique per account *case-insensitively*.
+* IAM paths: ``/`` or ``/segment/.../``, at most 512 characters.
+* Cognito custom attribute names: 1-20 characters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from domain.errors import InvalidInput
+
+TENANT_ID_PATTERN = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
+_TENANT_ID_RE = re.compile(TENANT_ID_PATTERN)
+RESOURCE_PREFIX_PATTERN = r"^[a-z][a-z0-9-]{0,14}[a-z0-9]$"
+_RESOURCE_PREFIX_RE = re.compile(RESOURCE_PREFIX_PATTERN)
+_DOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?$")
+_DOMAIN_FORBIDDEN = ("aws", "amazon", "cognito")
+_ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
+_IAM_PATH_RE = re.compile(r"^/(?:[\x21-\x2e\x30-\x7e]+/)*$")
+
+# Tag keys every taggable resource carries. The ownership tag is what adoption and the orphan
+# sweep trust: a resource without it is never adopted or deleted.
+TAG_TENANT_ID = "tenants:tenant-id"
+TAG_MANAGED_BY = "tenants:managed-by"
+MANAGED_BY_VALUE = "tenant-identity-provisioner"
+
+
+def validate_tenant_id(tenant_id: str) -> str:
+    if not _TENANT_ID_RE.fullmatch(tenant_id):
+        raise InvalidInput(
+            "tenant_id",
+            f"must match {TENANT_ID_PATTERN} (3-40 lower-case letters, digits and hyphens, "
+            "starting with a letter and not ending with a hyphen)",
+        )
+    if "--" in tenant_id:
+        # Keeps names unambiguous: "a--b" would read like a separator inside derived names.
+        raise InvalidInput("tenant_id", "must not contain two hyphens in a row")
+    return tenant_id
+
+
+def validate_resource_prefix(prefix: str) -> str:
+    if not _RESOURCE_PREFIX_RE.fullmatch(prefix):
+        raise InvalidInput("resource_prefix", f"must match {RESOURCE_PREFIX_PATTERN} (2-16 characters)")
+    return prefix
+
+
+def is_valid_prefix_domain(domain: str) -> bool:
+    return bool(_DOMAIN_RE.fullmatch(domain)) and not any(word in domain for word in _DOMAIN_FORBIDDEN)
+
+
+def is_valid_role_name(name: str) -> bool:
+    return bool(_ROLE_NAME_RE.fullmatch(name))
+
+
+def is_valid_iam_path(path: str) -> bool:
+    return len(path) <= 512 and bool(_IAM_PATH_RE.fullmatch(path))
+
+
+def ownership_tags(tenant_id: str) -> dict[str, str]:
+    return {TAG_TENANT_ID: tenant_id, TAG_MANAGED_BY: MANAGED_BY_VALUE}
+
+
+def is_owned_by(tags: dict[str, str], tenant_id: str) -> bool:
+    return tags.get(TAG_MANAGED_BY) == MANAGED_BY_VALUE and tags.get(TAG_TENANT_ID) == tenant_id
+
+
+class ResourceNames:
+    """All names derived from one tenant id and the deployment's resource prefix."""
+
+    def __init__(self, prefix: str, tenant_id: str) -> None:
+        self.prefix = validate_resource_prefix(prefix)
+        self.tenant_id = validate_tenant_id(tenant_id)
+
+    @property
+    def user_pool(self) -> str:
+        return f"{self.prefix}-{self.tenant_id}"
+
+    @property
+    def app_client(self) -> str:
+        return f"{self.prefix}-{self.tenant_id}-app"
+
+    @property
+    def identity_pool(self) -> str:
+        return f"{self.prefix}-{self.tenant_id}"
+
+    def role(self, kind: str) -> str:
+        """``kind`` is ``auth`` or ``unauth``. At most 16 + 1 + 40 + 7 = 64 characters."""
+        name = f"{self.prefix}-{self.tenant_id}-{kind}"
+        if not is_valid_role_name(name):  # pragma: no cover - guaranteed by the two patterns
+            raise InvalidInput("tenant_id", f"derived role name {name!r} breaks IAM's rules")
+        return name
+
+    def role_policy(self, kind: str) -> str:
+        return f"{self.prefix}-{self.tenant_id}-{kind}-policy"
+
+    @property
+    def hosted_ui_domain(self) -> str:
+        """A Cognito prefix domain for the tenant.
+
+        ``<prefix>-<tenant_id>`` when that is a valid prefix domain; a tenant id containing a
+        forbidden word (``laws-firm`` contains ``aws``) gets ``<prefix>-t-<hash>`` instead: hex
+        digits can never spell ``aws``, ``amazon`` or ``cognito``.
+        """
+        candidate = f"{self.prefix}-{self.tenant_id}"
+        if is_valid_prefix_domain(candidate):
+            return candidate
+        digest = hashlib.sha256(self.tenant_id.encode()).hexdigest()[:20]
+        fallback = f"{self.prefix}-t-{digest}"
+        if not is_valid_prefix_domain(fallback):
+            raise InvalidInput("resource_prefix", "the resource prefix cannot form a Cognito prefix domain")
+        return fallback
