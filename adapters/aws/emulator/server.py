@@ -1,0 +1,132 @@
+"""The project's local AWS: moto's server app behind a thin middleware, served over real HTTP.
+
+The AWS adapters talk to it exactly as to AWS (HTTP, SigV4, JSON protocol), so the code under
+test is the code that runs against AWS. What moto 5.2.5 lacks or does too leniently for this
+service lives in `cognito_idp.py` and `cognito_identity.py`; see AWS-FACTS.md.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from . import cognito_identity, cognito_idp
+from .middleware import ExtensionMiddleware
+from .protocol import Hook
+
+LOOPBACK = "127.0.0.1"
+
+HOOKS: dict[str, Hook] = {**cognito_idp.HOOKS, **cognito_identity.HOOKS}
+
+
+def build_app() -> ExtensionMiddleware:
+    """moto's server app (as ThreadedMotoServer builds it) wrapped by the emulator's extensions."""
+    return ExtensionMiddleware(DomainDispatcherApplication(create_backend_app), HOOKS)
+
+
+def reset() -> None:
+    """Forget every resource in every moto backend (what POST /moto-api/reset does).
+
+    moto's backends are process-global, so this empties every EmulatorServer in the process.
+    """
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
+
+
+class _QuietRequestHandler(MotoRequestHandler):
+    """moto's request handler without the per-request access log line."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
+def _make_server(host: str, port: int, log_requests: bool) -> BaseWSGIServer:
+    handler = MotoRequestHandler if log_requests else _QuietRequestHandler
+    return make_server(host, port, build_app(), threaded=True, request_handler=handler)
+
+
+class EmulatorServer:
+    """The emulator on a background thread; port 0 picks a free port.
+
+    Binding happens in `start()` itself, so the port is known (and a bind error raised) before
+    it returns.
+    """
+
+    def __init__(self, port: int = 0, host: str = LOOPBACK, *, log_requests: bool = False) -> None:
+        self._host = host
+        self._requested_port = port
+        self._log_requests = log_requests
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("EmulatorServer is not running; call start() first")
+        return int(self._server.server_address[1])
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    def start(self) -> EmulatorServer:
+        if self._server is not None:
+            raise RuntimeError("EmulatorServer is already running")
+        self._server = _make_server(self._host, self._requested_port, self._log_requests)
+        # A short poll interval keeps stop() quick; serve_forever wakes this often when idle.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"aws-emulator:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server, self._thread = None, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join()
+
+    def reset(self) -> None:
+        reset()
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve_forever(host: str = LOOPBACK, port: int = 5000, *, log_requests: bool = True) -> None:
+    """Serve the emulator in the foreground until interrupted (for `tenantctl emulator`)."""
+    server = _make_server(host, port, log_requests)
+    url = f"http://{host}:{server.server_address[1]}"
+    print(f"AWS emulator listening on {url}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+__all__ = ["EmulatorServer", "build_app", "reset", "serve_forever"]
