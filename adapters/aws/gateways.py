@@ -1,0 +1,401 @@
+"""aioboto3 gateways for cognito-idp, cognito-identity and IAM: the domain's cloud ports.
+
+Every AWS call goes through ``aws_call`` so that failures come out as domain errors. Each method
+takes the tenant's cell; today one set of clients serves the one configured cell, and a call for
+any other Region is refused rather than sent to the wrong place.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from adapters.aws.clients import AwsClients
+from adapters.aws.errors import aws_call
+from domain.errors import CloudError, CloudNotFound
+from domain.naming import MANAGED_BY_VALUE, TAG_MANAGED_BY
+from domain.ports import CloudResource, IamGateway, IdentityPoolGateway, UserPoolGateway
+from domain.tenant import Cell
+from domain.tiers import Group, TierTemplate
+
+# Largest page the List* calls accept (ListUserPools, ListUserPoolClients, ListIdentityPools).
+_PAGE = 60
+_EPOCH = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def _policy_json(document: dict[str, Any]) -> str:
+    # IAM counts policy size without whitespace, but compact JSON keeps requests small anyway.
+    return json.dumps(document, separators=(",", ":"))
+
+
+def _prefer(candidates: list[tuple[CloudResource, Any]]) -> CloudResource | None:
+    """Names are not unique in Cognito. When several resources share one, adopt one that carries
+    the service's managed-by tag, the oldest first; the others are left for the orphan sweep."""
+    if not candidates:
+        return None
+    ranked = sorted(candidates, key=lambda c: (c[0].tags.get(TAG_MANAGED_BY) != MANAGED_BY_VALUE, c[1]))
+    return ranked[0][0]
+
+
+class _CellClients:
+    def __init__(self, clients: AwsClients) -> None:
+        self._clients = clients
+
+    def _client(self, cell: Cell, service: str) -> Any:
+        if cell.region != self._clients.region:
+            raise CloudError(
+                "CellNotServed",
+                f"this service is configured for Region {self._clients.region}, not {cell.region}",
+                retryable=False,
+            )
+        return self._clients.client(service)
+
+
+class CognitoUserPoolGateway(_CellClients, UserPoolGateway):
+    """cognito-idp (Amazon Cognito user pools)."""
+
+    def _idp(self, cell: Cell) -> Any:
+        return self._client(cell, "cognito-idp")
+
+    def _resource(self, cell: Cell, pool: dict[str, Any], tags: dict[str, str] | None = None) -> CloudResource:
+        arn = pool.get("Arn") or f"arn:{partition(cell.region)}:cognito-idp:{cell.region}:{cell.account_id}:userpool/{pool['Id']}"
+        extra: dict[str, Any] = {"domain": pool.get("Domain") or None}
+        if pool.get("DeletionProtection"):
+            # Only when AWS reports it: teardown treats an unknown state as ACTIVE.
+            extra["deletion_protection"] = pool["DeletionProtection"]
+        return CloudResource(
+            id=pool["Id"],
+            name=pool["Name"],
+            arn=arn,
+            tags=dict(pool.get("UserPoolTags") or {}) if tags is None else dict(tags),
+            extra=extra,
+        )
+
+    async def _describe(self, cell: Cell, pool_id: str) -> dict[str, Any] | None:
+        try:
+            response = await aws_call(self._idp(cell), "DescribeUserPool", UserPoolId=pool_id)
+        except CloudNotFound:
+            return None
+        return response["UserPool"]
+
+    async def find_user_pool(self, cell: Cell, *, pool_id: str | None, name: str) -> CloudResource | None:
+        if pool_id is not None:
+            pool = await self._describe(cell, pool_id)
+            return self._resource(cell, pool) if pool is not None else None
+        matches: list[tuple[CloudResource, Any]] = []
+        params: dict[str, Any] = {"MaxResults": _PAGE}
+        while True:
+            page = await aws_call(self._idp(cell), "ListUserPools", **params)
+            for summary in page.get("UserPools", []):
+                if summary.get("Name") != name:
+                    continue
+                # ListUserPools carries no tags; DescribeUserPool does.
+                pool = await self._describe(cell, summary["Id"])
+                if pool is not None:
+                    matches.append((self._resource(cell, pool), pool.get("CreationDate") or _EPOCH))
+            token = page.get("NextToken")
+            if not token:
+                break
+            params["NextToken"] = token
+        return _prefer(matches)
+
+    async def create_user_pool(
+        self, cell: Cell, *, name: str, template: TierTemplate, tags: dict[str, str]
+    ) -> CloudResource:
+        password = template.password_policy
+        params: dict[str, Any] = {
+            "PoolName": name,
+            "Policies": {
+                "PasswordPolicy": {
+                    "MinimumLength": password.minimum_length,
+                    "RequireUppercase": password.require_uppercase,
+                    "RequireLowercase": password.require_lowercase,
+                    "RequireNumbers": password.require_numbers,
+                    "RequireSymbols": password.require_symbols,
+                    "TemporaryPasswordValidityDays": password.temporary_password_validity_days,
+                }
+            },
+            "DeletionProtection": "ACTIVE" if template.deletion_protection else "INACTIVE",
+            "UsernameConfiguration": {"CaseSensitive": template.case_sensitive_usernames},
+            # Cognito rejects MFA ON/OPTIONAL at creation without an SMS configuration; TOTP is
+            # switched on afterwards by configure_mfa (SetUserPoolMfaConfig).
+            "MfaConfiguration": "OFF",
+            "UserPoolTier": template.feature_plan,
+            "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
+            "AccountRecoverySetting": {"RecoveryMechanisms": [{"Priority": 1, "Name": "verified_email"}]},
+            "UserPoolTags": dict(tags),
+        }
+        if template.username_attributes:
+            params["UsernameAttributes"] = list(template.username_attributes)
+        if template.alias_attributes:
+            params["AliasAttributes"] = list(template.alias_attributes)
+        if template.auto_verified_attributes:
+            params["AutoVerifiedAttributes"] = list(template.auto_verified_attributes)
+        response = await aws_call(self._idp(cell), "CreateUserPool", **params)
+        return self._resource(cell, response["UserPool"], tags)
+
+    async def configure_mfa(self, cell: Cell, *, pool_id: str, template: TierTemplate) -> None:
+        # Declarative, so running it again on an adopted pool is harmless.
+        await aws_call(
+            self._idp(cell),
+            "SetUserPoolMfaConfig",
+            UserPoolId=pool_id,
+            SoftwareTokenMfaConfiguration={"Enabled": "TOTP" in template.mfa_methods},
+            MfaConfiguration=template.mfa,
+        )
+
+    async def find_app_client(self, cell: Cell, *, pool_id: str, name: str) -> str | None:
+        params: dict[str, Any] = {"UserPoolId": pool_id, "MaxResults": _PAGE}
+        while True:
+            page = await aws_call(self._idp(cell), "ListUserPoolClients", **params)
+            for client in page.get("UserPoolClients", []):
+                if client.get("ClientName") == name:
+                    return str(client["ClientId"])
+            token = page.get("NextToken")
+            if not token:
+                return None
+            params["NextToken"] = token
+
+    async def create_app_client(self, cell: Cell, *, pool_id: str, name: str, template: TierTemplate) -> str:
+        app, tokens = template.app_client, template.tokens
+        response = await aws_call(
+            self._idp(cell),
+            "CreateUserPoolClient",
+            UserPoolId=pool_id,
+            ClientName=name,
+            GenerateSecret=app.generate_secret,
+            ExplicitAuthFlows=list(app.explicit_auth_flows),
+            AccessTokenValidity=tokens.access_token_minutes,
+            IdTokenValidity=tokens.id_token_minutes,
+            RefreshTokenValidity=tokens.refresh_token_days,
+            TokenValidityUnits={"AccessToken": "minutes", "IdToken": "minutes", "RefreshToken": "days"},
+            EnableTokenRevocation=app.enable_token_revocation,
+            PreventUserExistenceErrors="ENABLED" if app.prevent_user_existence_errors else "LEGACY",
+        )
+        return str(response["UserPoolClient"]["ClientId"])
+
+    async def create_group(self, cell: Cell, *, pool_id: str, group: Group) -> None:
+        params: dict[str, Any] = {"UserPoolId": pool_id, "GroupName": group.name}
+        if group.description:
+            params["Description"] = group.description
+        if group.precedence is not None:
+            params["Precedence"] = group.precedence
+        await aws_call(self._idp(cell), "CreateGroup", **params)
+
+    async def domain_owner(self, cell: Cell, *, domain: str) -> str | None:
+        # An unknown domain is not an error: AWS answers with an empty DomainDescription.
+        response = await aws_call(self._idp(cell), "DescribeUserPoolDomain", Domain=domain)
+        return (response.get("DomainDescription") or {}).get("UserPoolId") or None
+
+    async def create_domain(self, cell: Cell, *, pool_id: str, domain: str) -> None:
+        await aws_call(self._idp(cell), "CreateUserPoolDomain", UserPoolId=pool_id, Domain=domain)
+
+    async def delete_domain(self, cell: Cell, *, pool_id: str, domain: str) -> None:
+        await aws_call(self._idp(cell), "DeleteUserPoolDomain", UserPoolId=pool_id, Domain=domain)
+
+    async def user_exists(self, cell: Cell, *, pool_id: str, username: str) -> bool:
+        try:
+            await aws_call(self._idp(cell), "AdminGetUser", UserPoolId=pool_id, Username=username)
+        except CloudNotFound as exc:
+            if exc.code == "UserNotFoundException":
+                return False
+            raise  # the pool itself is gone
+        return True
+
+    async def create_user(self, cell: Cell, *, pool_id: str, username: str, email: str) -> None:
+        await aws_call(
+            self._idp(cell),
+            "AdminCreateUser",
+            UserPoolId=pool_id,
+            Username=username,
+            UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+            DesiredDeliveryMediums=["EMAIL"],
+        )
+
+    async def add_user_to_group(self, cell: Cell, *, pool_id: str, username: str, group: str) -> None:
+        await aws_call(self._idp(cell), "AdminAddUserToGroup", UserPoolId=pool_id, Username=username, GroupName=group)
+
+    async def set_deletion_protection(self, cell: Cell, *, pool_id: str, active: bool) -> None:
+        wanted = "ACTIVE" if active else "INACTIVE"
+        pool = await self._describe(cell, pool_id)
+        if pool is None:
+            raise CloudNotFound("ResourceNotFoundException", f"User pool {pool_id} does not exist.", operation="DescribeUserPool")
+        if pool.get("DeletionProtection", "INACTIVE") == wanted:
+            return
+        # UpdateUserPool resets every setting it is not given to its default. That is harmless
+        # only because this is called just before DeleteUserPool; should the delete then fail,
+        # the settings that matter most are carried over: the ownership tags (adoption and the
+        # orphan sweep trust them), admin-only sign-up, and the feature plan (billing).
+        params: dict[str, Any] = {
+            "UserPoolId": pool_id,
+            "DeletionProtection": wanted,
+            "AdminCreateUserConfig": {
+                "AllowAdminCreateUserOnly": bool((pool.get("AdminCreateUserConfig") or {}).get("AllowAdminCreateUserOnly", True))
+            },
+        }
+        if pool.get("UserPoolTags"):
+            params["UserPoolTags"] = pool["UserPoolTags"]
+        if pool.get("UserPoolTier"):
+            params["UserPoolTier"] = pool["UserPoolTier"]
+        await aws_call(self._idp(cell), "UpdateUserPool", **params)
+
+    async def delete_user_pool(self, cell: Cell, *, pool_id: str) -> None:
+        await aws_call(self._idp(cell), "DeleteUserPool", UserPoolId=pool_id)
+
+
+class CognitoIdentityPoolGateway(_CellClients, IdentityPoolGateway):
+    """cognito-identity (Amazon Cognito identity pools)."""
+
+    def _identity(self, cell: Cell) -> Any:
+        return self._client(cell, "cognito-identity")
+
+    @staticmethod
+    def _resource(cell: Cell, pool: dict[str, Any], tags: dict[str, str] | None = None) -> CloudResource:
+        pool_id = pool["IdentityPoolId"]
+        return CloudResource(
+            id=pool_id,
+            name=pool["IdentityPoolName"],
+            arn=f"arn:{partition(cell.region)}:cognito-identity:{cell.region}:{cell.account_id}:identitypool/{pool_id}",
+            tags=dict(pool.get("IdentityPoolTags") or {}) if tags is None else dict(tags),
+        )
+
+    async def _describe(self, cell: Cell, pool_id: str) -> dict[str, Any] | None:
+        try:
+            return await aws_call(self._identity(cell), "DescribeIdentityPool", IdentityPoolId=pool_id)
+        except CloudNotFound:
+            return None
+
+    async def find_identity_pool(self, cell: Cell, *, pool_id: str | None, name: str) -> CloudResource | None:
+        if pool_id is not None:
+            pool = await self._describe(cell, pool_id)
+            return self._resource(cell, pool) if pool is not None else None
+        matches: list[tuple[CloudResource, Any]] = []
+        params: dict[str, Any] = {"MaxResults": _PAGE}
+        while True:
+            page = await aws_call(self._identity(cell), "ListIdentityPools", **params)
+            for summary in page.get("IdentityPools", []):
+                if summary.get("IdentityPoolName") != name:
+                    continue
+                pool = await self._describe(cell, summary["IdentityPoolId"])
+                if pool is not None:
+                    matches.append((self._resource(cell, pool), len(matches)))
+            token = page.get("NextToken")
+            if not token:
+                break
+            params["NextToken"] = token
+        return _prefer(matches)
+
+    async def create_identity_pool(
+        self,
+        cell: Cell,
+        *,
+        name: str,
+        provider_name: str,
+        client_id: str,
+        allow_unauthenticated: bool,
+        tags: dict[str, str],
+    ) -> CloudResource:
+        response = await aws_call(
+            self._identity(cell),
+            "CreateIdentityPool",
+            IdentityPoolName=name,
+            AllowUnauthenticatedIdentities=allow_unauthenticated,
+            AllowClassicFlow=False,
+            CognitoIdentityProviders=[{"ProviderName": provider_name, "ClientId": client_id, "ServerSideTokenCheck": True}],
+            IdentityPoolTags=dict(tags),
+        )
+        return self._resource(cell, response, tags)
+
+    async def set_roles(self, cell: Cell, *, identity_pool_id: str, roles: dict[str, str]) -> None:
+        await aws_call(self._identity(cell), "SetIdentityPoolRoles", IdentityPoolId=identity_pool_id, Roles=dict(roles))
+
+    async def delete_identity_pool(self, cell: Cell, *, identity_pool_id: str) -> None:
+        await aws_call(self._identity(cell), "DeleteIdentityPool", IdentityPoolId=identity_pool_id)
+
+
+class IamRoleGateway(_CellClients, IamGateway):
+    """IAM roles and their inline policies.
+
+    IAM is eventually consistent: a role just created can be refused for a few seconds by calls
+    that use it (SetIdentityPoolRoles, AssumeRoleWithWebIdentity). No sleeps here; callers retry
+    the retryable errors with backoff.
+    """
+
+    def _iam(self, cell: Cell) -> Any:
+        return self._client(cell, "iam")
+
+    async def _tags(self, cell: Cell, name: str) -> dict[str, str]:
+        tags: dict[str, str] = {}
+        params: dict[str, Any] = {"RoleName": name}
+        while True:
+            page = await aws_call(self._iam(cell), "ListRoleTags", **params)
+            tags.update({tag["Key"]: tag["Value"] for tag in page.get("Tags", [])})
+            if not page.get("IsTruncated"):
+                return tags
+            params["Marker"] = page["Marker"]
+
+    async def get_role(self, cell: Cell, *, name: str) -> CloudResource | None:
+        try:
+            role = (await aws_call(self._iam(cell), "GetRole", RoleName=name))["Role"]
+            tags = await self._tags(cell, name)
+        except CloudNotFound:
+            return None
+        return CloudResource(
+            id=role["RoleName"],
+            name=role["RoleName"],
+            arn=role["Arn"],
+            tags=tags,
+            # botocore URL-decodes and parses IAM policy documents into dicts.
+            extra={"trust_policy": role.get("AssumeRolePolicyDocument")},
+        )
+
+    async def create_role(
+        self, cell: Cell, *, name: str, path: str, trust_policy: dict[str, Any], tags: dict[str, str], description: str
+    ) -> CloudResource:
+        params: dict[str, Any] = {
+            "RoleName": name,
+            "Path": path,
+            "AssumeRolePolicyDocument": _policy_json(trust_policy),
+            "MaxSessionDuration": 3600,
+            "Tags": [{"Key": key, "Value": value} for key, value in tags.items()],
+        }
+        if description:
+            params["Description"] = description
+        role = (await aws_call(self._iam(cell), "CreateRole", **params))["Role"]
+        return CloudResource(
+            id=role["RoleName"], name=role["RoleName"], arn=role["Arn"], tags=dict(tags), extra={"trust_policy": trust_policy}
+        )
+
+    async def update_trust_policy(self, cell: Cell, *, name: str, trust_policy: dict[str, Any]) -> None:
+        await aws_call(self._iam(cell), "UpdateAssumeRolePolicy", RoleName=name, PolicyDocument=_policy_json(trust_policy))
+
+    async def put_role_policy(self, cell: Cell, *, role_name: str, policy_name: str, document: dict[str, Any]) -> None:
+        await aws_call(
+            self._iam(cell), "PutRolePolicy", RoleName=role_name, PolicyName=policy_name, PolicyDocument=_policy_json(document)
+        )
+
+    async def list_role_policies(self, cell: Cell, *, role_name: str) -> list[str]:
+        names: list[str] = []
+        params: dict[str, Any] = {"RoleName": role_name}
+        while True:
+            page = await aws_call(self._iam(cell), "ListRolePolicies", **params)
+            names.extend(page.get("PolicyNames", []))
+            if not page.get("IsTruncated"):
+                return names
+            params["Marker"] = page["Marker"]
+
+    async def delete_role_policy(self, cell: Cell, *, role_name: str, policy_name: str) -> None:
+        await aws_call(self._iam(cell), "DeleteRolePolicy", RoleName=role_name, PolicyName=policy_name)
+
+    async def delete_role(self, cell: Cell, *, name: str) -> None:
+        # Fails with DeleteConflict while inline policies remain: delete those first.
+        await aws_call(self._iam(cell), "DeleteRole", RoleName=name)

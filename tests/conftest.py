@@ -1,0 +1,17 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def emulator_endpoint() -> Iterator[str]:
+    """The URL of one local AWS emulator (moto + the project's extensions) for the whole session,
+    on 127.0.0.1 and a free port. Its state is shared: tests use unique names, not teardown."""
+    from adapters.aws.emulator import EmulatorServer
+
+    with EmulatorServer(port=0) as server:
+        yield server.endpoint_url
