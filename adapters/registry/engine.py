@@ -1,0 +1,117 @@
+"""Engine construction, SQLite transaction control, and the readiness ping."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from adapters.registry.errors import all_errors_unavailable
+
+# Execution option read by the SQLite "begin" listener: "DEFERRED" (default) or "IMMEDIATE".
+SQLITE_BEGIN = "x_sqlite_begin"
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
+
+
+def normalize_url(url: str | URL) -> URL:
+    """``sqlite:///x.db`` and ``postgresql://...`` get their async drivers."""
+    u = make_url(url)
+    if u.drivername in _DRIVERS:
+        u = u.set(drivername=_DRIVERS[u.drivername])
+    return u
+
+
+def _sqlite_file(u: URL) -> Path | None:
+    db = u.database
+    if not db or db == ":memory:" or db.startswith("file:") or u.query.get("mode") == "memory":
+        return None
+    return Path(db).expanduser()
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
+    """An engine for the registry.
+
+    SQLite: WAL, a 5 s busy timeout and foreign keys on every connection; the driver's implicit
+    transaction handling is turned off and ``BEGIN`` is emitted by us, so a transaction can be
+    started ``IMMEDIATE`` (taking the write lock up front) when it will write.
+    PostgreSQL: connections are pinged on checkout so a restarted server costs no failed request.
+    """
+    u = normalize_url(url)
+    if u.get_backend_name() == "sqlite":
+        path = _sqlite_file(u)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif "poolclass" not in kwargs:
+            # An in-memory database lives and dies with its one connection.
+            kwargs.setdefault("poolclass", StaticPool)
+        engine = create_async_engine(u, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(u, **kwargs)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite's own BEGIN handling is off; see the "begin" listener.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+        if mode not in ("DEFERRED", "IMMEDIATE"):
+            raise ValueError(f"{SQLITE_BEGIN} must be DEFERRED or IMMEDIATE, not {mode!r}")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+async def begin(conn: AsyncConnection, *, write: bool) -> None:
+    """Start a transaction on ``conn``; on SQLite a writing one takes the write lock first.
+
+    In WAL mode a transaction that read first and writes later fails with "database is locked"
+    (SQLITE_BUSY_SNAPSHOT, which the busy timeout does not retry) if another writer committed
+    in between; taking the lock with ``BEGIN IMMEDIATE`` makes it wait its turn instead.
+    """
+    if conn.dialect.name == "sqlite":
+        await conn.execution_options(**{SQLITE_BEGIN: "IMMEDIATE" if write else "DEFERRED"})
+    await conn.begin()
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine, *, write: bool) -> AsyncIterator[AsyncConnection]:
+    """``engine.begin()`` with the SQLite lock mode chosen; commits on success."""
+    with all_errors_unavailable():
+        conn = await engine.connect()
+    try:
+        await begin(conn, write=write)
+        yield conn
+        await conn.commit()
+    finally:
+        await conn.close()
+
+
+async def ping(engine: AsyncEngine, *, timeout_s: float = 5.0) -> None:
+    """Readiness: ``SELECT 1``; raises ``RegistryUnavailable`` when that fails or hangs."""
+    with all_errors_unavailable():
+        async with asyncio.timeout(timeout_s), engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))

@@ -1,0 +1,379 @@
+"""The registry on SQLAlchemy Core: tenant repository, job queue and unit of work.
+
+Both repositories share one ``AsyncConnection`` through a ``Transaction``, which starts the
+database transaction lazily at the first statement: on SQLite a transaction whose first statement
+writes or locks (``get(for_update=True)``, ``claim``, ``add``, ``save``, ``enqueue``) begins
+``IMMEDIATE``, taking the database's write lock up front, so read-modify-write is serialized
+rather than failing on commit. Start a transaction that will write with one of those calls (a
+plain ``get`` first makes it a reader; a later write then fails with ``RegistryUnavailable``
+("database is locked") when another writer got in between, never with a lost update).
+"""
+
+from __future__ import annotations
+
+import builtins
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Row, and_, case, exists, func, insert, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import Executable
+
+from adapters.registry.api_keys import ApiKeyRecord, ApiKeyStore
+from adapters.registry.engine import begin, make_engine, ping
+from adapters.registry.errors import all_errors_unavailable, translate_errors
+from adapters.registry.tables import jobs, tenants
+from domain.errors import TenantConflict, TenantNotFound
+from domain.ports import Job, JobQueue, TenantRepository, UnitOfWork, UnitOfWorkFactory
+from domain.tenant import Cell, JobKind, LastError, Tenant, TenantSpec, TenantStatus
+
+__all__ = [
+    "ApiKeyRecord",
+    "ApiKeyStore",
+    "SqlJobQueue",
+    "SqlTenantRepository",
+    "SqlUnitOfWork",
+    "SqlUnitOfWorkFactory",
+    "Transaction",
+    "make_engine",
+    "ping",
+]
+
+# --- row <-> entity -------------------------------------------------------------------------
+
+
+def last_error_to_json(error: LastError | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    return {"code": error.code, "message": error.message, "step": error.step}
+
+
+def last_error_from_json(data: dict[str, Any] | None) -> LastError | None:
+    if data is None:
+        return None
+    return LastError(code=data["code"], message=data["message"], step=data.get("step"))
+
+
+def tenant_to_row(tenant: Tenant) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant.spec.tenant_id,
+        "tier": tenant.spec.tier,
+        "display_name": tenant.spec.display_name,
+        "admin_email": tenant.spec.admin_email,
+        "status": tenant.status.value,
+        "account_id": tenant.cell.account_id,
+        "region": tenant.cell.region,
+        "last_error": last_error_to_json(tenant.last_error),
+        "outputs": dict(tenant.outputs),
+        "completed_steps": list(tenant.completed_steps),
+        "created_at": tenant.created_at,
+        "updated_at": tenant.updated_at,
+    }
+
+
+def row_to_tenant(row: Row[Any]) -> Tenant:
+    m = row._mapping
+    return Tenant(
+        spec=TenantSpec(
+            tenant_id=m["tenant_id"], tier=m["tier"], display_name=m["display_name"], admin_email=m["admin_email"]
+        ),
+        cell=Cell(account_id=m["account_id"], region=m["region"]),
+        status=TenantStatus(m["status"]),
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        last_error=last_error_from_json(m["last_error"]),
+        outputs=dict(m["outputs"] or {}),
+        completed_steps=list(m["completed_steps"] or []),
+    )
+
+
+def row_to_job(row: Row[Any]) -> Job:
+    m = row._mapping
+    return Job(
+        id=m["id"],
+        tenant_id=m["tenant_id"],
+        kind=JobKind(m["kind"]),
+        attempts=m["attempts"],
+        lease_owner=m["lease_owner"],
+        lease_expires_at=m["lease_expires_at"],
+    )
+
+
+# --- transaction ----------------------------------------------------------------------------
+
+
+class Transaction:
+    """One connection and its (lazily begun) transaction, shared by the repositories."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+
+    async def execute(self, statement: Executable, *, write: bool) -> Any:
+        with translate_errors():
+            if not self.conn.in_transaction():
+                await begin(self.conn, write=write)
+            return await self.conn.execute(statement)
+
+    async def commit(self) -> None:
+        if self.conn.in_transaction():
+            with translate_errors():
+                await self.conn.commit()
+
+    async def rollback(self) -> None:
+        if self.conn.in_transaction():
+            with translate_errors():
+                await self.conn.rollback()
+
+    def insert(self, table: Any) -> Any:
+        """A dialect ``INSERT`` that knows ``ON CONFLICT``."""
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        if self.dialect == "sqlite":
+            return sqlite.insert(table)
+        return insert(table)  # pragma: no cover - only PostgreSQL and SQLite are supported
+
+
+# --- tenants --------------------------------------------------------------------------------
+
+
+class SqlTenantRepository(TenantRepository):
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    async def add(self, tenant: Tenant) -> None:
+        # ON CONFLICT DO NOTHING rather than catching the primary key's IntegrityError: on
+        # PostgreSQL an error aborts the whole transaction, and the caller usually goes on to
+        # read the existing tenant (same spec again is not a conflict).
+        stmt = (
+            self._tx.insert(tenants)
+            .values(**tenant_to_row(tenant), version=1)
+            .on_conflict_do_nothing(index_elements=[tenants.c.tenant_id])
+        )
+        result = await self._tx.execute(stmt, write=True)
+        if result.rowcount == 0:
+            raise TenantConflict(f"tenant {tenant.tenant_id!r} already exists")
+
+    async def get(self, tenant_id: str, *, for_update: bool = False) -> Tenant | None:
+        stmt = select(tenants).where(tenants.c.tenant_id == tenant_id)
+        if for_update:
+            stmt = stmt.with_for_update()  # rendered on PostgreSQL; SQLite took its lock at BEGIN
+        result = await self._tx.execute(stmt, write=for_update)
+        row = result.first()
+        return None if row is None else row_to_tenant(row)
+
+    async def save(self, tenant: Tenant) -> None:
+        stmt = (
+            update(tenants)
+            .where(tenants.c.tenant_id == tenant.tenant_id)
+            .values(
+                status=tenant.status.value,
+                last_error=last_error_to_json(tenant.last_error),
+                outputs=dict(tenant.outputs),
+                completed_steps=list(tenant.completed_steps),
+                updated_at=tenant.updated_at,
+                version=tenants.c.version + 1,
+            )
+        )
+        result = await self._tx.execute(stmt, write=True)
+        if result.rowcount == 0:
+            raise TenantNotFound(f"tenant {tenant.tenant_id!r} not found")
+
+    async def list(
+        self, *, status: str | None, tier: str | None, limit: int, after: str | None
+    ) -> builtins.list[Tenant]:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        stmt = select(tenants)
+        if status is not None:
+            stmt = stmt.where(tenants.c.status == status)
+        if tier is not None:
+            stmt = stmt.where(tenants.c.tier == tier)
+        if after is not None:
+            stmt = stmt.where(tenants.c.tenant_id > after)
+        stmt = stmt.order_by(tenants.c.tenant_id).limit(limit)
+        result = await self._tx.execute(stmt, write=False)
+        return [row_to_tenant(row) for row in result]
+
+
+# --- jobs -----------------------------------------------------------------------------------
+
+_PENDING, _RUNNING, _DONE = "pending", "running", "done"
+
+
+class SqlJobQueue(JobQueue):
+    """Durable jobs with leases. A lease is fenced by (lease_owner, attempts): every claim bumps
+    ``attempts``, so a worker whose lease was taken over can no longer extend, complete or
+    release the job, even when the new holder has the same worker id."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    async def enqueue(self, tenant_id: str, kind: JobKind, now: datetime) -> None:
+        stmt = (
+            self._tx.insert(jobs)
+            .values(tenant_id=tenant_id, kind=kind.value, state=_PENDING, attempts=0, created_at=now, updated_at=now)
+            .on_conflict_do_nothing(
+                # Literal, not a bound parameter: PostgreSQL matches the partial index at parse time.
+                index_elements=[jobs.c.tenant_id, jobs.c.kind],
+                index_where=text("state = 'pending'"),
+            )
+        )
+        try:
+            await self._tx.execute(stmt, write=True)
+        except IntegrityError as e:  # the only constraint left is the foreign key
+            raise TenantNotFound(f"tenant {tenant_id!r} not found") from e
+
+    async def claim(self, worker_id: str, now: datetime, lease_seconds: float) -> Job | None:
+        j = jobs.alias("j")
+        earlier = jobs.alias("earlier")
+        leased = jobs.alias("leased")
+        runnable = or_(j.c.state == _PENDING, and_(j.c.state == _RUNNING, j.c.lease_expires_at < now))
+        # A tenant's jobs run one at a time, in order: a job waits for every older unfinished job
+        # of its tenant, and for any other job of its tenant whose lease is live.
+        earlier_unfinished = exists().where(
+            earlier.c.tenant_id == j.c.tenant_id, earlier.c.id < j.c.id, earlier.c.state != _DONE
+        )
+        other_leased = exists().where(
+            leased.c.tenant_id == j.c.tenant_id,
+            leased.c.id != j.c.id,
+            leased.c.state == _RUNNING,
+            leased.c.lease_expires_at >= now,
+        )
+        candidate = (
+            select(j.c.id)
+            .where(runnable, ~earlier_unfinished, ~other_leased)
+            .order_by(j.c.id)
+            .limit(1)
+            # PostgreSQL: concurrent claimers skip each other's candidate instead of queueing
+            # on it. SQLite renders no FOR UPDATE: the claim runs under BEGIN IMMEDIATE.
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        stmt = (
+            update(jobs)
+            .where(jobs.c.id == candidate)
+            .values(
+                state=_RUNNING,
+                lease_owner=worker_id,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                attempts=jobs.c.attempts + 1,
+                updated_at=now,
+            )
+            .returning(*jobs.c)
+        )
+        result = await self._tx.execute(stmt, write=True)
+        row = result.first()
+        return None if row is None else row_to_job(row)
+
+    def _owned(self, job: Job) -> Any:
+        return and_(
+            jobs.c.id == job.id,
+            jobs.c.state == _RUNNING,
+            jobs.c.lease_owner == job.lease_owner,
+            jobs.c.attempts == job.attempts,
+        )
+
+    async def extend(self, job: Job, now: datetime, lease_seconds: float) -> bool:
+        stmt = (
+            update(jobs)
+            .where(self._owned(job))
+            .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+        )
+        result = await self._tx.execute(stmt, write=True)
+        return bool(result.rowcount == 1)
+
+    async def complete(self, job: Job, now: datetime) -> None:
+        """Marks the job done if this worker still holds its lease; otherwise does nothing (the
+        job belongs to whoever took it over)."""
+        stmt = update(jobs).where(self._owned(job)).values(state=_DONE, lease_expires_at=None, updated_at=now)
+        await self._tx.execute(stmt, write=True)
+
+    async def release(self, job: Job, now: datetime) -> None:
+        """Back to pending, if still held. When an equal job was enqueued meanwhile, this one is
+        folded into it (marked done): at most one pending job per tenant and kind."""
+        sibling = jobs.alias("sibling")
+        pending_twin = exists().where(
+            sibling.c.tenant_id == jobs.c.tenant_id,
+            sibling.c.kind == jobs.c.kind,
+            sibling.c.state == _PENDING,
+            sibling.c.id != jobs.c.id,
+        )
+        stmt = (
+            update(jobs)
+            .where(self._owned(job))
+            .values(
+                state=case((pending_twin, _DONE), else_=_PENDING),
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
+        )
+        await self._tx.execute(stmt, write=True)
+
+    async def pending_count(self) -> int:
+        stmt = select(func.count()).select_from(jobs).where(jobs.c.state == _PENDING)
+        result = await self._tx.execute(stmt, write=False)
+        return int(result.scalar_one())
+
+
+# --- unit of work ---------------------------------------------------------------------------
+
+
+class SqlUnitOfWork(UnitOfWork):
+    """``async with uow: ...; await uow.commit()``. Leaving the block without committing rolls
+    back. After a commit the same unit can go on: the next statement starts a new transaction."""
+
+    tenants: SqlTenantRepository
+    jobs: SqlJobQueue
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._tx: Transaction | None = None
+
+    async def __aenter__(self) -> SqlUnitOfWork:
+        if self._tx is not None:
+            raise RuntimeError("this unit of work is already open")
+        with all_errors_unavailable():
+            conn = await self._engine.connect()
+        self._tx = Transaction(conn)
+        self.tenants = SqlTenantRepository(self._tx)
+        self.jobs = SqlJobQueue(self._tx)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        tx, self._tx = self._tx, None
+        if tx is None:
+            return
+        try:
+            await tx.rollback()
+        except Exception:
+            if exc is None:
+                raise
+            # Already failing (often for the same lost connection): keep the original error.
+        finally:
+            await tx.conn.close()
+
+    def _open(self) -> Transaction:
+        if self._tx is None:
+            raise RuntimeError("use the unit of work inside 'async with'")
+        return self._tx
+
+    async def commit(self) -> None:
+        await self._open().commit()
+
+    async def rollback(self) -> None:
+        await self._open().rollback()
+
+
+class SqlUnitOfWorkFactory(UnitOfWorkFactory):
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine)

@@ -1,0 +1,144 @@
+"""The registry schema, as SQLAlchemy Core tables.
+
+Constraint names come from ``metadata.naming_convention`` so migrations, error translation and
+the schema-drift test all see the same names on PostgreSQL and SQLite.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware datetime, stored as UTC, read back as an aware UTC datetime on every backend.
+
+    PostgreSQL keeps it in ``timestamptz``; SQLite has no time zones, so the value is stored as
+    naive UTC text and the zone is put back on the way out. Naive input is refused rather than
+    guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; the registry stores aware UTC datetimes")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# SQLite only auto-increments an ``INTEGER PRIMARY KEY``; PostgreSQL gets a bigint identity.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _json() -> TypeEngine[Any]:
+    # jsonb on PostgreSQL: comparable with =, indexable, and what alembic can compare defaults of.
+    return JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("tier", String(64), nullable=False),
+    Column("display_name", String(256), nullable=False),
+    Column("admin_email", String(320), nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("account_id", String(32), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("last_error", _json(), nullable=True),
+    Column("outputs", _json(), nullable=False, server_default=text("'{}'")),
+    Column("completed_steps", _json(), nullable=False, server_default=text("'[]'")),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("version", Integer(), nullable=False, server_default=text("1")),
+    CheckConstraint(
+        "status IN ('provisioning', 'active', 'failed', 'deprovisioning', 'deleted')", name="status"
+    ),
+    # Filtered keyset pagination: WHERE status = ? AND tenant_id > ? ORDER BY tenant_id. The first
+    # also serves every lookup by status alone, so status has no index of its own.
+    Index(None, "status", "tenant_id"),
+    Index(None, "tier", "tenant_id"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(40), ForeignKey("tenants.tenant_id"), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("lease_owner", String(200), nullable=True),
+    Column("lease_expires_at", UtcDateTime(), nullable=True),
+    Column("attempts", Integer(), nullable=False, server_default=text("0")),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    CheckConstraint("kind IN ('provision', 'deprovision')", name="kind"),
+    CheckConstraint("state IN ('pending', 'running', 'done')", name="state"),
+    Index(None, "state", "id"),
+    # The last safety net behind enqueue's de-duplication: at most one pending job of a kind per
+    # tenant, even when two enqueues race.
+    Index(
+        "uq_jobs_tenant_id_kind_pending",
+        "tenant_id",
+        "kind",
+        unique=True,
+        postgresql_where=text("state = 'pending'"),
+        sqlite_where=text("state = 'pending'"),
+    ),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(32), nullable=False, index=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("scopes", _json(), nullable=False, server_default=text("'[]'")),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    Column("last_used_at", UtcDateTime(), nullable=True),
+)
+
