@@ -1,0 +1,326 @@
+"""The Litestar application: routes of API.md, wired through ``create_app``."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import structlog
+from litestar import Controller, Litestar, Request, Response, delete, get, post
+from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from domain.errors import InvalidInput
+from domain.tenant import Tenant, TenantSpec, TenantStatus
+from domain.usecases import Outcome
+from service.errors import EXCEPTION_HANDLERS, PROBLEM, problem
+from service.http_auth import ApiKeyAuthentication, require_scope
+from service.schemas import CreateTenant, Problem, TenantOut, TenantPage, TierOut, tenant_out
+from service.settings import Settings, load_settings
+from service.wiring import Container
+
+log = structlog.get_logger("tenants.http")
+API_VERSION = "1.0.0"
+_WAIT_RE = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
+_TERMINAL = {TenantStatus.ACTIVE, TenantStatus.FAILED, TenantStatus.DELETED}
+
+
+def _errors(*statuses: int) -> dict[int, ResponseSpec]:
+    return {s: ResponseSpec(data_container=Problem, media_type=PROBLEM, description=_DESCR[s]) for s in statuses}
+
+
+_DESCR = {
+    401: "No, unknown, revoked or expired API key.",
+    403: "The API key lacks the route's scope.",
+    404: "No such tenant.",
+    409: "Conflicts with the tenant's stored spec or state.",
+    413: "Request body too large.",
+    422: "Invalid body or parameters; `errors` names each field.",
+    503: "The registry is unavailable; retry after `Retry-After` seconds.",
+}
+
+
+def _container(request: Request[Any, Any, Any]) -> Container:
+    return request.app.state.container  # type: ignore[no-any-return]
+
+
+def _prefer_wait(request: Request[Any, Any, Any], settings: Settings) -> float | None:
+    match = _WAIT_RE.search(request.headers.get("prefer", ""))
+    return min(float(match.group(1)), settings.max_wait_s) if match else None
+
+
+async def _wait_for(container: Container, tenant_id: str, until: set[TenantStatus], seconds: float) -> Tenant:
+    assert container.get_tenant is not None
+    deadline = time.monotonic() + seconds
+    tenant = await container.get_tenant(tenant_id)
+    while tenant.status not in until and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        tenant = await container.get_tenant(tenant_id)
+    return tenant
+
+
+def _encode_cursor(after: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        after = data["after"]
+        if not isinstance(after, str):
+            raise TypeError
+        return after
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise InvalidInput("cursor", "not a cursor returned by this API") from None
+
+
+def _tenant_response(tenant: Tenant, status: int, headers: dict[str, str] | None = None) -> Response[TenantOut]:
+    return Response(tenant_out(tenant), status_code=status, headers=headers or {})
+
+
+class TenantController(Controller):
+    path = "/v1/tenants"
+    tags = ["tenants"]
+    security = [{"bearer": []}]
+
+    @post(
+        "/",
+        summary="Onboard a tenant",
+        description=(
+            "Registers the tenant and provisions its Cognito user pool, app client, identity pool and "
+            "IAM roles in the background. 202 with `Location`; with `Prefer: wait=N` the call waits up "
+            "to N seconds and answers 201 once provisioning has finished (check `status`: `active` or "
+            "`failed`). The same body again answers 200 with the tenant as it is; a different body for "
+            "the same tenant_id answers 409."
+        ),
+        status_code=202,
+        guards=[require_scope("tenants:write")],
+        responses=_errors(401, 403, 409, 413, 422, 503),
+    )
+    async def create(self, request: Request[Any, Any, Any], data: JSONBody[CreateTenant]) -> Response[TenantOut]:
+        container = _container(request)
+        assert container.onboard is not None
+        outcome: Outcome = await container.onboard(
+            TenantSpec(tenant_id=data.tenant_id, tier=data.tier, display_name=data.display_name, admin_email=data.admin_email)
+        )
+        headers = {"Location": f"/v1/tenants/{data.tenant_id}"}
+        if not outcome.changed:
+            return _tenant_response(outcome.tenant, 200, headers)
+        container.wake_worker()
+        wait = _prefer_wait(request, container.settings)
+        if wait:
+            tenant = await _wait_for(container, data.tenant_id, _TERMINAL, wait)
+            if tenant.status in _TERMINAL:
+                return _tenant_response(tenant, 201, {**headers, "Preference-Applied": f"wait={int(wait)}"})
+            return _tenant_response(tenant, 202, headers)
+        return _tenant_response(outcome.tenant, 202, headers)
+
+    @get(
+        "/",
+        summary="List tenants",
+        description="Tenants in tenant_id order, optionally filtered; pass `next_cursor` back as `cursor` for the next page.",
+        guards=[require_scope("tenants:read")],
+        responses=_errors(401, 403, 422, 503),
+    )
+    async def list_tenants(
+        self,
+        request: Request[Any, Any, Any],
+        status: Annotated[str | None, QueryParameter(description="Only tenants in this status.")] = None,
+        tier: Annotated[str | None, QueryParameter(max_length=32)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
+    ) -> TenantPage:
+        container = _container(request)
+        assert container.list_tenants is not None
+        after = _decode_cursor(cursor) if cursor else None
+        page = await container.list_tenants(status=status, tier=tier, limit=limit, after=after)
+        return TenantPage(
+            items=[tenant_out(t) for t in page.items],
+            next_cursor=_encode_cursor(page.next_after) if page.next_after else None,
+        )
+
+    @get(
+        "/{tenant_id:str}",
+        summary="Get a tenant",
+        description="The tenant, its status, its last error and every resource recorded so far.",
+        guards=[require_scope("tenants:read")],
+        responses=_errors(401, 403, 404, 503),
+    )
+    async def get_tenant(self, request: Request[Any, Any, Any], tenant_id: FromPath[str]) -> TenantOut:
+        container = _container(request)
+        assert container.get_tenant is not None
+        return tenant_out(await container.get_tenant(tenant_id))
+
+    @delete(
+        "/{tenant_id:str}",
+        summary="Tear a tenant down",
+        description=(
+            "Deletes every AWS resource the tenant owns, in reverse order, and keeps a `deleted` "
+            "tombstone. 202 while deprovisioning; 200 for a tenant already deleted or, with "
+            "`Prefer: wait=N`, when the teardown finished within N seconds."
+        ),
+        status_code=202,
+        guards=[require_scope("tenants:delete")],
+        responses=_errors(401, 403, 404, 503),
+    )
+    async def delete_tenant(self, request: Request[Any, Any, Any], tenant_id: FromPath[str]) -> Response[TenantOut]:
+        container = _container(request)
+        assert container.delete_tenant is not None
+        outcome = await container.delete_tenant(tenant_id)
+        if not outcome.changed:
+            return _tenant_response(outcome.tenant, 200)
+        container.wake_worker()
+        wait = _prefer_wait(request, container.settings)
+        if wait:
+            tenant = await _wait_for(container, tenant_id, {TenantStatus.DELETED}, wait)
+            if tenant.status == TenantStatus.DELETED:
+                return _tenant_response(tenant, 200, {"Preference-Applied": f"wait={int(wait)}"})
+            return _tenant_response(tenant, 202)
+        return _tenant_response(outcome.tenant, 202)
+
+    @post(
+        "/{tenant_id:str}/retry",
+        summary="Retry a failed onboarding",
+        description="Resumes provisioning from the steps already recorded. Only from `failed`; otherwise 409.",
+        status_code=202,
+        guards=[require_scope("tenants:write")],
+        responses=_errors(401, 403, 404, 409, 503),
+    )
+    async def retry(self, request: Request[Any, Any, Any], tenant_id: FromPath[str]) -> Response[TenantOut]:
+        container = _container(request)
+        assert container.retry_tenant is not None
+        outcome = await container.retry_tenant(tenant_id)
+        container.wake_worker()
+        return _tenant_response(outcome.tenant, 202, {"Location": f"/v1/tenants/{tenant_id}"})
+
+
+@get(
+    "/v1/tiers",
+    tags=["tiers"],
+    summary="List tiers",
+    description="Every tier a tenant can be onboarded with, and what its template provisions.",
+    security=[{"bearer": []}],
+    guards=[require_scope("tenants:read")],
+    responses=_errors(401, 403),
+)
+async def list_tiers(request: Request[Any, Any, Any]) -> list[TierOut]:
+    tiers = _container(request).tiers
+    return [TierOut(name=name, description=t.description, settings=t.summary()) for name, t in sorted(tiers.items())]
+
+
+@get("/health/live", tags=["health"], summary="Liveness", description="200 while the process serves HTTP.")
+async def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get(
+    "/health/ready",
+    tags=["health"],
+    summary="Readiness",
+    description="200 when the registry and AWS answer; 503 otherwise.",
+    responses=_errors(503),
+)
+async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
+    from adapters.registry.sql import ping
+
+    container = _container(request)
+    checks: dict[str, str] = {}
+    try:
+        await asyncio.wait_for(ping(container.engine), 5)
+        checks["registry"] = "ok"
+    except Exception as exc:
+        checks["registry"] = f"unavailable ({type(exc).__name__})"
+    try:
+        assert container.aws is not None
+        await asyncio.wait_for(container.aws.caller_identity(), 5)
+        checks["aws"] = "ok"
+    except Exception as exc:
+        checks["aws"] = f"unavailable ({type(exc).__name__})"
+    if all(v == "ok" for v in checks.values()):
+        return Response({"status": "ok", "checks": checks})
+    detail = ", ".join(f"{k}: {v}" for k, v in checks.items())
+    return problem(503, "unavailable", "Not ready", detail, {"Retry-After": "5"})
+
+
+class RequestContextMiddleware:
+    """Request id (X-Request-ID in and out), bound to every log line, and one access-log line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if re.fullmatch(r"[A-Za-z0-9._-]{1,64}", incoming) else uuid.uuid4().hex
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_wrapper)
+            finally:
+                log.info(
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                )
+
+
+def create_app(settings: Settings | None = None, *, container: Container | None = None, **overrides: Any) -> Litestar:
+    """Build the app. ``overrides`` are settings fields; ``container`` replaces the wiring (tests)."""
+    settings = settings or load_settings(**overrides)
+    container = container or Container.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await container.start()
+        try:
+            yield
+        finally:
+            await container.stop()
+
+    return Litestar(
+        route_handlers=[TenantController, list_tiers, live, ready],
+        lifespan=[lifespan],
+        state=State({"container": container}),
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[
+            RequestContextMiddleware,
+            DefineMiddleware(ApiKeyAuthentication, exclude=[r"^/health", r"^/schema"]),
+        ],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Tenant identity provisioner",
+            version=API_VERSION,
+            description="Onboards SaaS tenants onto Amazon Cognito: a dedicated user pool, app client, "
+            "identity pool and IAM roles per tenant. See API.md.",
+            path="/schema",
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="API key")}
+            ),
+        ),
+        debug=False,
+    )

@@ -1,0 +1,150 @@
+"""`tenantctl`: serve the API, run a worker, run the emulator, migrate the registry."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from domain.errors import TemplateError
+from service.settings import Settings, SettingsError, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def main() -> None:
+    """Tenant identity provisioner."""
+
+
+@main.command()
+@click.option("--dev", is_flag=True, help="Readable console logs, a generated API key under var/, and a banner.")
+def serve(dev: bool) -> None:
+    """The API plus an in-process worker."""
+    import uvicorn
+
+    from service.apikeys import local_bootstrap_key
+    from service.app import create_app
+    from service.logs import configure_logging
+
+    settings = _settings()
+    overrides: dict[str, object] = {}
+    key_source = "TENANTS_BOOTSTRAP_API_KEY"
+    if dev:
+        overrides["log_format"] = "console"
+        if settings.bootstrap_api_key is None:
+            overrides["bootstrap_api_key"] = local_bootstrap_key(settings.var_dir)
+            key_source = str(settings.var_dir / "bootstrap-api-key")
+        settings = Settings(**{**settings.model_dump(), **overrides})
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        app = create_app(settings)
+    except TemplateError as exc:
+        raise click.ClickException(str(exc)) from None
+    if dev:
+        key = settings.bootstrap_api_key.get_secret_value() if settings.bootstrap_api_key else ""
+        url = f"http://{settings.host}:{settings.port}"
+        click.echo(
+            f"\n  Tenant identity provisioner on {url} (AWS: {settings.aws_mode}, registry: "
+            f"{settings.effective_database_url.split('://')[0]})\n"
+            f"  API key ({key_source}): {key}\n"
+            f"  Try:\n"
+            f"    curl -s -X POST {url}/v1/tenants -H 'Authorization: Bearer {key}' \\\n"
+            f"      -H 'Content-Type: application/json' -H 'Prefer: wait=30' \\\n"
+            f"      -d '{{\"tenant_id\": \"acme\", \"tier\": \"standard\", \"display_name\": \"Acme Corp\"}}'\n",
+            err=True,
+        )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on")
+
+
+@main.command()
+def worker() -> None:
+    """A worker only: claims provisioning and teardown jobs from the registry."""
+    from service.logs import configure_logging
+    from service.wiring import Container
+
+    settings = Settings(**{**_settings().model_dump(), "worker_enabled": False})
+    configure_logging(settings.log_format, settings.log_level)
+
+    async def run() -> None:
+        container = Container.from_settings(settings)
+        await container.start()
+        worker = container.make_worker()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        worker.start()
+        try:
+            await stop.wait()
+        finally:
+            await worker.stop()
+            await container.stop()
+
+    try:
+        asyncio.run(run())
+    except TemplateError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@click.option("--port", type=int, default=5000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Keep it on loopback.")
+def emulator(port: int, host: str) -> None:
+    """The local AWS emulator (moto plus what it lacks), standalone."""
+    from adapters.aws.emulator.server import serve_forever
+
+    click.echo(f"AWS emulator on http://{host}:{port}", err=True)
+    serve_forever(host, port)
+
+
+@main.group()
+def db() -> None:
+    """The registry's schema."""
+
+
+@db.command()
+def upgrade() -> None:
+    """Alembic upgrade to head."""
+    from adapters.registry.migrate import upgrade as run_upgrade
+
+    settings = _settings()
+    url = settings.effective_database_url
+    if url.startswith("sqlite"):
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(run_upgrade(url))
+    click.echo("registry schema at head", err=True)
+
+
+@main.group()
+def openapi() -> None:
+    """The OpenAPI document."""
+
+
+@openapi.command("export")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("openapi/openapi.json"), show_default=True)
+def export(out: Path) -> None:
+    """Write the document the app serves at /schema/openapi.json."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(openapi_document() + "\n")
+    click.echo(f"wrote {out}", err=True)
+
+
+def openapi_document() -> str:
+    from service.app import create_app
+
+    app = create_app(Settings())
+    return json.dumps(app.openapi_schema.to_schema(), indent=2, sort_keys=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""The one table that turns errors into HTTP statuses, as RFC 9457 problem+json bodies.
+
+Infrastructure errors never reach a client as ``str(exc)``; unexpected ones become a bare 500
+and a log line with the request id.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ValidationException,
+)
+
+from domain.errors import (
+    CloudError,
+    DomainError,
+    InvalidInput,
+    RegistryUnavailable,
+    TenantConflict,
+    TenantNotFound,
+    UnknownTier,
+)
+from service.schemas import Problem
+
+log = structlog.get_logger("tenants.http")
+PROBLEM = "application/problem+json"
+_TYPE_BASE = "https://tenant-provisioner.dev/problems/"
+
+# domain error -> (status, problem type, title)
+STATUS_TABLE: list[tuple[type[DomainError], int, str, str]] = [
+    (TenantNotFound, 404, "not-found", "Tenant not found"),
+    (TenantConflict, 409, "conflict", "Conflict with the tenant's state"),
+    (UnknownTier, 422, "validation", "Unknown tier"),
+    (InvalidInput, 422, "validation", "Invalid request"),
+    (RegistryUnavailable, 503, "unavailable", "Registry unavailable"),
+    (CloudError, 502, "aws-error", "AWS request failed"),
+]
+
+
+def problem(status: int, kind: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> Response[Problem]:
+    body = Problem(type=_TYPE_BASE + kind, title=title, status=status, detail=detail, **extra)
+    return Response(body, status_code=status, media_type=PROBLEM, headers=headers or {})
+
+
+def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[Problem]:
+    for cls, status, kind, title in STATUS_TABLE:
+        if isinstance(exc, cls):
+            headers = {"Retry-After": "5"} if status == 503 else None
+            extra: dict[str, Any] = {"code": exc.code}
+            if isinstance(exc, TenantConflict):
+                extra["tenant_status"] = exc.status
+            if isinstance(exc, InvalidInput):
+                extra["errors"] = [{"field": exc.field, "message": exc.message}]
+            if isinstance(exc, UnknownTier):
+                extra["errors"] = [{"field": "tier", "message": exc.message}]
+            return problem(status, kind, title, exc.message, headers, **extra)
+    log.error("unmapped_domain_error", code=exc.code)
+    return problem(500, "internal", "Internal error", "an unexpected error occurred")
+
+
+_FIELD_RE = re.compile(r"`\$\.([A-Za-z0-9_.\[\]]+)`")
+_NAMED_FIELD_RE = re.compile(r"(?:unknown|required) field `([^`]+)`")
+
+
+def _field_of(item: dict[str, Any]) -> str:
+    key = item.get("key")
+    message = str(item.get("message", ""))
+    if key and key not in ("body", "data"):
+        return str(key)
+    for regex in (_NAMED_FIELD_RE, _FIELD_RE):
+        match = regex.search(message)
+        if match:
+            return match.group(1)
+    return "body"
+
+
+def validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+    raw = exc.extra if isinstance(exc.extra, list) else [{"message": exc.detail}]
+    errors = []
+    for item in raw:
+        item = item if isinstance(item, dict) else {"message": str(item)}
+        errors.append({"field": _field_of(item), "message": str(item.get("message", exc.detail))})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
+    return problem(422, "validation", "Invalid request", detail, errors=errors)
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    status = exc.status_code
+    headers = dict(exc.headers or {})
+    if isinstance(exc, NotAuthorizedException):
+        headers["WWW-Authenticate"] = 'Bearer realm="tenants"'
+        return problem(401, "unauthorized", "Unauthorized", exc.detail or "a valid API key is required", headers)
+    if isinstance(exc, PermissionDeniedException):
+        return problem(403, "forbidden", "Forbidden", exc.detail or "the API key lacks the scope this route needs")
+    if status >= 500:
+        log.error("http_error", status=status, path=request.url.path)
+        return problem(status, "internal", "Internal error", "an unexpected error occurred", headers)
+    title = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}.get(status, "Bad request")
+    detail = exc.detail if exc.detail and status != 413 else title
+    if status == 413:
+        detail = "the request body is larger than the service accepts"
+    return problem(status, "http-" + str(status), title, detail, headers)
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    log.exception("unhandled_error", path=request.url.path, error=type(exc).__name__)
+    return problem(500, "internal", "Internal error", "an unexpected error occurred")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DomainError: domain_error_handler,
+    ValidationException: validation_handler,
+    HTTPException: http_error_handler,
+    Exception: internal_error_handler,
+}

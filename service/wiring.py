@@ -1,0 +1,154 @@
+"""Composition root: builds every adapter and use case from the settings.
+
+Nothing here runs at import time; ``Container.start()`` opens the registry engine, the AWS
+clients (and the embedded emulator when no endpoint is given) and the in-process worker, and
+``stop()`` closes them in reverse order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from adapters.aws.clients import AwsClients
+from adapters.aws.gateways import CognitoIdentityPoolGateway, CognitoUserPoolGateway, IamRoleGateway
+from adapters.aws.param_check import HOOK as STRICT_PARAMS_HOOK
+from adapters.registry.sql import ApiKeyRecord, ApiKeyStore, SqlUnitOfWorkFactory, make_engine
+from domain.provisioning import DeprovisionTenant, Gateways, ProvisioningSettings, ProvisionTenant
+from domain.tenant import Cell, JobKind
+from domain.tiers import TierTemplate
+from domain.usecases import DeleteTenant, GetTenant, ListTenants, OnboardTenant, RetryTenant
+from service.apikeys import ALL_SCOPES, hash_key, public_prefix
+from service.logs import LogStepObserver
+from service.settings import Settings
+from service.tiers_file import load_tiers
+from service.worker import Worker
+
+log = structlog.get_logger("tenants.app")
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class Container:
+    settings: Settings
+    tiers: dict[str, TierTemplate]
+    clock: SystemClock = field(default_factory=SystemClock)
+    engine: Any = None
+    uow: SqlUnitOfWorkFactory | None = None
+    api_keys: ApiKeyStore | None = None
+    aws: AwsClients | None = None
+    emulator: Any = None
+    cell: Cell | None = None
+    worker: Worker | None = None
+    onboard: OnboardTenant | None = None
+    get_tenant: GetTenant | None = None
+    list_tenants: ListTenants | None = None
+    delete_tenant: DeleteTenant | None = None
+    retry_tenant: RetryTenant | None = None
+    provision: ProvisionTenant | None = None
+    deprovision: DeprovisionTenant | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Container:
+        # Templates are validated here, before anything starts: a bad file stops start-up.
+        return cls(settings=settings, tiers=load_tiers(settings.tiers_file))
+
+    async def start(self) -> None:
+        s = self.settings
+        self.engine = make_engine(s.effective_database_url)
+        self.uow = SqlUnitOfWorkFactory(self.engine)
+        self.api_keys = ApiKeyStore(self.engine)
+        endpoint = s.aws_endpoint_url
+        credentials: dict[str, str] = {}
+        if s.aws_mode == "emulated":
+            if endpoint is None:
+                from adapters.aws.emulator.server import EmulatorServer
+
+                self.emulator = EmulatorServer(port=s.emulator_port)
+                self.emulator.start()
+                endpoint = self.emulator.endpoint_url
+                log.info("emulator_started", endpoint=endpoint)
+            credentials = {"access_key_id": "testing", "secret_access_key": "testing"}
+        self.aws = AwsClients(
+            region=s.aws_region,
+            endpoint_url=endpoint,
+            max_attempts=s.aws_max_attempts,
+            connect_timeout=s.aws_connect_timeout_s,
+            read_timeout=s.aws_read_timeout_s,
+            event_hooks=[STRICT_PARAMS_HOOK] if s.aws_strict_params else [],
+            **credentials,
+        )
+        await self.aws.start()
+        self.cell = Cell(account_id=await self.aws.caller_identity(), region=s.aws_region)
+        await self._register_bootstrap_key()
+
+        gateways = Gateways(
+            user_pools=CognitoUserPoolGateway(self.aws),
+            identity_pools=CognitoIdentityPoolGateway(self.aws),
+            iam=IamRoleGateway(self.aws),
+        )
+        prov = ProvisioningSettings(resource_prefix=s.resource_prefix, role_path=s.role_path)
+        observer = LogStepObserver()
+        self.onboard = OnboardTenant(self.uow, self.tiers, self.clock, self.cell)
+        self.get_tenant = GetTenant(self.uow)
+        self.list_tenants = ListTenants(self.uow)
+        self.delete_tenant = DeleteTenant(self.uow, self.clock)
+        self.retry_tenant = RetryTenant(self.uow, self.tiers, self.clock)
+        self.provision = ProvisionTenant(self.uow, gateways, self.tiers, self.clock, prov, observer)
+        self.deprovision = DeprovisionTenant(self.uow, gateways, self.tiers, self.clock, prov, observer)
+        if s.worker_enabled:
+            self.worker = self.make_worker()
+            self.worker.start()
+
+    def make_worker(self) -> Worker:
+        assert self.uow is not None and self.provision is not None and self.deprovision is not None
+        s = self.settings
+        return Worker(
+            self.uow,
+            {JobKind.PROVISION: self.provision, JobKind.DEPROVISION: self.deprovision},
+            self.clock,
+            concurrency=s.worker_concurrency,
+            lease_seconds=s.lease_seconds,
+            poll_interval_s=s.poll_interval_s,
+            shutdown_grace_s=s.shutdown_grace_s,
+        )
+
+    async def _register_bootstrap_key(self) -> None:
+        key = self.settings.bootstrap_api_key
+        if key is None or self.api_keys is None:
+            return
+        secret = key.get_secret_value()
+        await self.api_keys.ensure(
+            ApiKeyRecord(
+                id="key_bootstrap",
+                name="bootstrap",
+                prefix=public_prefix(secret),
+                key_hash=hash_key(secret),
+                scopes=tuple(ALL_SCOPES),
+                created_at=self.clock.now(),
+                expires_at=None,
+                revoked_at=None,
+                last_used_at=None,
+            )
+        )
+
+    async def stop(self) -> None:
+        if self.worker is not None:
+            await self.worker.stop()
+        if self.aws is not None:
+            await self.aws.close()
+        if self.emulator is not None:
+            self.emulator.stop()
+        if self.engine is not None:
+            await self.engine.dispose()
+
+    def wake_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.wake()
