@@ -299,15 +299,16 @@ class _TenantRun:
         name = self.names.role(kind)
         role = await self.gw.iam.get_role(self.cell, name=name)
         if self._owned(role):
-            for policy in await self.gw.iam.list_role_policies(self.cell, role_name=name):
-                try:
-                    await self.gw.iam.delete_role_policy(self.cell, role_name=name, policy_name=policy)
-                except CloudNotFound:
-                    pass
             try:
+                # Inline policies go first: IAM refuses to delete a role that still has any.
+                for policy in await self.gw.iam.list_role_policies(self.cell, role_name=name):
+                    try:
+                        await self.gw.iam.delete_role_policy(self.cell, role_name=name, policy_name=policy)
+                    except CloudNotFound:
+                        pass
                 await self.gw.iam.delete_role(self.cell, name=name)
             except CloudNotFound:
-                pass
+                pass  # gone meanwhile: counts as deleted
         key = ROLE_KINDS[kind]
         return {f"{key}_role_arn": None, f"{key}_role_name": None}
 

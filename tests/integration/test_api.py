@@ -1,7 +1,8 @@
-"""The HTTP API in-process (Litestar's test client), on SQLite, against the emulator over HTTP."""
+"""The HTTP API in-process (Litestar's test client), on SQLite and PostgreSQL, against the emulator over HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,15 +12,17 @@ from litestar.testing import AsyncTestClient
 
 from adapters.registry.migrate import upgrade
 from service.app import create_app
+from tests.integration.conftest import BACKENDS
+from tests.integration.databases import throwaway_database
 from tests.helpers import API_KEY, boto, identity_pools_named, pools_named, roles_with_prefix, unique_id, wait_status
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 PREFIX = "apit"
 
 
-def make_app(tmp: Path, endpoint: str, **overrides: Any) -> Any:
+def make_app(tmp: Path, endpoint: str, database_url: str, **overrides: Any) -> Any:
     return create_app(
-        database_url=f"sqlite+aiosqlite:///{tmp / 'registry.db'}",
+        database_url=database_url,
         aws_endpoint_url=endpoint,
         aws_strict_params=True,
         aws_max_attempts=2,
@@ -31,13 +34,26 @@ def make_app(tmp: Path, endpoint: str, **overrides: Any) -> Any:
     )
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def postgres_for_api(request: pytest.FixtureRequest) -> str | None:
+    """The PostgreSQL server to make the API's registry on, or None for SQLite."""
+    return None if request.param == "sqlite" else request.getfixturevalue("postgres_server_url")
+
+
 @pytest.fixture(scope="module")
-async def client(tmp_path_factory: pytest.TempPathFactory, emulator_endpoint: str) -> AsyncIterator[Any]:
+async def client(
+    postgres_for_api: str | None, tmp_path_factory: pytest.TempPathFactory, emulator_endpoint: str
+) -> AsyncIterator[Any]:
     tmp = tmp_path_factory.mktemp("api")
-    await upgrade(f"sqlite+aiosqlite:///{tmp / 'registry.db'}")
-    async with AsyncTestClient(make_app(tmp, emulator_endpoint)) as c:
-        c.headers.update(AUTH)
-        yield c
+    async with contextlib.AsyncExitStack() as stack:
+        if postgres_for_api is None:
+            url = f"sqlite+aiosqlite:///{tmp / 'registry.db'}"
+        else:
+            url = await stack.enter_async_context(throwaway_database(postgres_for_api))
+        await upgrade(url)
+        async with AsyncTestClient(make_app(tmp, emulator_endpoint, url)) as c:
+            c.headers.update(AUTH)
+            yield c
 
 
 def body(tenant_id: str, tier: str = "basic", **extra: Any) -> dict[str, Any]:
