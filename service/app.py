@@ -38,7 +38,12 @@ _TERMINAL = {TenantStatus.ACTIVE, TenantStatus.FAILED, TenantStatus.DELETED}
 
 
 def _errors(*statuses: int) -> dict[int, ResponseSpec]:
-    return {s: ResponseSpec(data_container=Problem, media_type=PROBLEM, description=_DESCR[s]) for s in statuses}
+    # No generated examples: they are random (polyfactory), which would make the committed
+    # OpenAPI document differ on every export, and they are not JSON-serializable as built.
+    return {
+        s: ResponseSpec(data_container=Problem, media_type=PROBLEM, description=_DESCR[s], generate_examples=False)
+        for s in statuses
+    }
 
 
 _DESCR = {
@@ -323,4 +328,5 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             ),
         ),
         debug=False,
+        logging_config=None,  # structlog owns logging (service/logs.py)
     )
