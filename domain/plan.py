@@ -87,7 +87,8 @@ async def run_plan(
             if not running:
                 break
             completed, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            for task in completed:
+            # In start order, so that when two steps fail in one tick the first started is reported.
+            for task in [t for t in running if t in completed]:
                 step = running.pop(task)
                 error = task.exception()
                 if error is None:

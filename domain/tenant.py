@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -106,7 +107,7 @@ class Tenant:
         return resources
 
     def copy(self) -> Tenant:
-        return replace(self, outputs=dict(self.outputs), completed_steps=list(self.completed_steps))
+        return replace(self, outputs=copy.deepcopy(self.outputs), completed_steps=list(self.completed_steps))
 
 
 def new_tenant(spec: TenantSpec, cell: Cell, now: datetime) -> Tenant:
