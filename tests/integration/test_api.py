@@ -105,8 +105,24 @@ async def test_onboard_read_and_tear_down(client: Any, emulator_endpoint: str) -
     assert len(admins) == 1
     client_desc = idp.describe_user_pool_client(UserPoolId=res["user_pool_id"], ClientId=res["app_client_id"])["UserPoolClient"]
     assert {"ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"} <= set(client_desc["ExplicitAuthFlows"])
-    roles = boto("cognito-identity", emulator_endpoint).get_identity_pool_roles(IdentityPoolId=res["identity_pool_id"])
+    identity = boto("cognito-identity", emulator_endpoint)
+    roles = identity.get_identity_pool_roles(IdentityPoolId=res["identity_pool_id"])
     assert roles["Roles"] == {"authenticated": res["authenticated_role_arn"]}
+    ipool = identity.describe_identity_pool(IdentityPoolId=res["identity_pool_id"])
+    assert ipool["AllowUnauthenticatedIdentities"] is False
+    assert ipool["CognitoIdentityProviders"] == [
+        {
+            "ProviderName": f"cognito-idp.us-east-1.amazonaws.com/{res['user_pool_id']}",
+            "ClientId": res["app_client_id"],
+            "ServerSideTokenCheck": True,
+        }
+    ]
+    assert ipool["IdentityPoolTags"]["tenants:tenant-id"] == tenant_id
+    role = boto("iam", emulator_endpoint).get_role(RoleName=f"{PREFIX}-{tenant_id}-auth")["Role"]
+    condition = role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
+    assert condition["StringEquals"] == {"cognito-identity.amazonaws.com:aud": res["identity_pool_id"]}
+    assert condition["ForAnyValue:StringLike"] == {"cognito-identity.amazonaws.com:amr": "authenticated"}
+    assert role["Path"] == "/tenants/"
 
     # Same spec again: 200 with the tenant as it is. Different spec: 409 naming the state.
     again = await client.post("/v1/tenants", json=body(tenant_id, "standard", admin_email="boss@example.com"))
