@@ -46,7 +46,13 @@ def _errors(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
+def _tenant(status: int, description: str) -> dict[int, ResponseSpec]:
+    """A success status besides the handler's default one (Litestar documents only that one)."""
+    return {status: ResponseSpec(data_container=TenantOut, generate_examples=False, description=description)}
+
+
 _DESCR = {
+    400: "Malformed request, such as a body that is not JSON.",
     401: "No, unknown, revoked or expired API key.",
     403: "The API key lacks the route's scope.",
     404: "No such tenant.",
@@ -112,7 +118,11 @@ class TenantController(Controller):
         ),
         status_code=202,
         guards=[require_scope("tenants:write")],
-        responses=_errors(401, 403, 409, 413, 422, 503),
+        responses={
+            **_tenant(200, "The same body again: the tenant as it is."),
+            **_tenant(201, "With `Prefer: wait=N`: provisioning finished within N seconds (`active` or `failed`)."),
+            **_errors(400, 401, 403, 409, 413, 422, 503),
+        },
     )
     async def create(self, request: Request[Any, Any, Any], data: JSONBody[CreateTenant]) -> Response[TenantOut]:
         container = _container(request)
@@ -137,7 +147,7 @@ class TenantController(Controller):
         summary="List tenants",
         description="Tenants in tenant_id order, optionally filtered; pass `next_cursor` back as `cursor` for the next page.",
         guards=[require_scope("tenants:read")],
-        responses=_errors(401, 403, 422, 503),
+        responses=_errors(400, 401, 403, 422, 503),
     )
     async def list_tenants(
         self,
@@ -161,7 +171,7 @@ class TenantController(Controller):
         summary="Get a tenant",
         description="The tenant, its status, its last error and every resource recorded so far.",
         guards=[require_scope("tenants:read")],
-        responses=_errors(401, 403, 404, 503),
+        responses=_errors(400, 401, 403, 404, 503),
     )
     async def get_tenant(self, request: Request[Any, Any, Any], tenant_id: FromPath[str]) -> TenantOut:
         container = _container(request)
@@ -178,7 +188,10 @@ class TenantController(Controller):
         ),
         status_code=202,
         guards=[require_scope("tenants:delete")],
-        responses=_errors(401, 403, 404, 503),
+        responses={
+            **_tenant(200, "Already deleted, or with `Prefer: wait=N` the teardown finished within N seconds."),
+            **_errors(400, 401, 403, 404, 503),
+        },
     )
     async def delete_tenant(self, request: Request[Any, Any, Any], tenant_id: FromPath[str]) -> Response[TenantOut]:
         container = _container(request)
@@ -201,7 +214,7 @@ class TenantController(Controller):
         description="Resumes provisioning from the steps already recorded. Only from `failed`; otherwise 409.",
         status_code=202,
         guards=[require_scope("tenants:write")],
-        responses=_errors(401, 403, 404, 409, 503),
+        responses=_errors(400, 401, 403, 404, 409, 503),
     )
     async def retry(self, request: Request[Any, Any, Any], tenant_id: FromPath[str]) -> Response[TenantOut]:
         container = _container(request)

@@ -133,10 +133,13 @@ def openapi() -> None:
 @openapi.command("export")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("openapi/openapi.json"), show_default=True)
 def export(out: Path) -> None:
-    """Write the document the app serves at /schema/openapi.json."""
+    """Write the document the app serves at /schema/openapi.json, and a YAML copy beside it."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(openapi_document() + "\n")
-    click.echo(f"wrote {out}", err=True)
+    document = openapi_document()
+    out.write_text(document + "\n")
+    yaml_out = out.with_suffix(".yaml")
+    yaml_out.write_text(openapi_yaml(document))
+    click.echo(f"wrote {out} and {yaml_out}", err=True)
 
 
 def openapi_document() -> str:
@@ -144,6 +147,13 @@ def openapi_document() -> str:
 
     app = create_app(Settings())
     return json.dumps(app.openapi_schema.to_schema(), indent=2, sort_keys=True)
+
+
+def openapi_yaml(document: str) -> str:
+    """The same document (JSON text, as ``openapi_document`` returns it) as YAML."""
+    import yaml
+
+    return yaml.safe_dump(json.loads(document), sort_keys=True, allow_unicode=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
