@@ -99,12 +99,12 @@ def worker() -> None:
 @main.command()
 @click.option("--port", type=int, default=5000, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Keep it on loopback.")
-def emulator(port: int, host: str) -> None:
+@click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Added to every call.")
+def emulator(port: int, host: str, latency_ms: float) -> None:
     """The local AWS emulator (moto plus what it lacks), standalone."""
     from adapters.aws.emulator.server import serve_forever
 
-    click.echo(f"AWS emulator on http://{host}:{port}", err=True)
-    serve_forever(host, port)
+    serve_forever(host, port, latency_ms=latency_ms)
 
 
 @main.group()

@@ -444,3 +444,21 @@ def test_a_second_server_serves_until_stopped() -> None:
         client.list_user_pools(MaxResults=1)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=1).close()
+
+
+def test_latency_is_added_to_every_call() -> None:
+    """--latency-ms: each call takes at least L (a lower bound a sleep guarantees, not a benchmark)."""
+    import time
+
+    with EmulatorServer(port=0, latency_ms=150) as slow:
+        sts = boto3.client(
+            "sts",
+            endpoint_url=slow.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        started = time.perf_counter()
+        for _ in range(3):
+            assert sts.get_caller_identity()["Account"] == "123456789012"
+        assert time.perf_counter() - started >= 3 * 0.150

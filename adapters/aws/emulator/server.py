@@ -8,6 +8,8 @@ service lives in `cognito_idp.py` and `cognito_identity.py`; see AWS-FACTS.md.
 from __future__ import annotations
 
 import threading
+import time
+from typing import Any
 from types import TracebackType
 
 from moto.moto_server.werkzeug_app import (
@@ -26,9 +28,23 @@ LOOPBACK = "127.0.0.1"
 HOOKS: dict[str, Hook] = {**cognito_idp.HOOKS, **cognito_identity.HOOKS}
 
 
-def build_app() -> ExtensionMiddleware:
-    """moto's server app (as ThreadedMotoServer builds it) wrapped by the emulator's extensions."""
-    return ExtensionMiddleware(DomainDispatcherApplication(create_backend_app), HOOKS)
+def build_app(latency_ms: float = 0.0) -> Any:
+    """moto's server app (as ThreadedMotoServer builds it) wrapped by the emulator's extensions,
+    and, with ``latency_ms``, by a delay added to every call (AWS's own latency, for benchmarks)."""
+    app = ExtensionMiddleware(DomainDispatcherApplication(create_backend_app), HOOKS)
+    return _Latency(app, latency_ms / 1000.0) if latency_ms > 0 else app
+
+
+class _Latency:
+    """Sleeps before each request; the server is threaded, so calls still overlap as on AWS."""
+
+    def __init__(self, app: Any, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        time.sleep(self.seconds)
+        return self.app(environ, start_response)
 
 
 def reset() -> None:
@@ -48,9 +64,9 @@ class _QuietRequestHandler(MotoRequestHandler):
         return None
 
 
-def _make_server(host: str, port: int, log_requests: bool) -> BaseWSGIServer:
+def _make_server(host: str, port: int, log_requests: bool, latency_ms: float = 0.0) -> BaseWSGIServer:
     handler = MotoRequestHandler if log_requests else _QuietRequestHandler
-    return make_server(host, port, build_app(), threaded=True, request_handler=handler)
+    return make_server(host, port, build_app(latency_ms), threaded=True, request_handler=handler)
 
 
 class EmulatorServer:
@@ -60,8 +76,11 @@ class EmulatorServer:
     it returns.
     """
 
-    def __init__(self, port: int = 0, host: str = LOOPBACK, *, log_requests: bool = False) -> None:
+    def __init__(
+        self, port: int = 0, host: str = LOOPBACK, *, log_requests: bool = False, latency_ms: float = 0.0
+    ) -> None:
         self._host = host
+        self._latency_ms = latency_ms
         self._requested_port = port
         self._log_requests = log_requests
         self._server: BaseWSGIServer | None = None
@@ -80,7 +99,7 @@ class EmulatorServer:
     def start(self) -> EmulatorServer:
         if self._server is not None:
             raise RuntimeError("EmulatorServer is already running")
-        self._server = _make_server(self._host, self._requested_port, self._log_requests)
+        self._server = _make_server(self._host, self._requested_port, self._log_requests, self._latency_ms)
         # A short poll interval keeps stop() quick; serve_forever wakes this often when idle.
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -116,9 +135,11 @@ class EmulatorServer:
         self.stop()
 
 
-def serve_forever(host: str = LOOPBACK, port: int = 5000, *, log_requests: bool = True) -> None:
+def serve_forever(
+    host: str = LOOPBACK, port: int = 5000, *, log_requests: bool = True, latency_ms: float = 0.0
+) -> None:
     """Serve the emulator in the foreground until interrupted (for `tenantctl emulator`)."""
-    server = _make_server(host, port, log_requests)
+    server = _make_server(host, port, log_requests, latency_ms)
     url = f"http://{host}:{server.server_address[1]}"
     print(f"AWS emulator listening on {url}", flush=True)
     try:
