@@ -101,6 +101,22 @@ def _tenant_response(tenant: Tenant, status: int, headers: dict[str, str] | None
     return Response(tenant_out(tenant), status_code=status, headers=headers or {})
 
 
+async def _started(
+    request: Request[Any, Any, Any], tenant: Tenant, until: set[TenantStatus], done_status: int, headers: dict[str, str]
+) -> Response[TenantOut]:
+    """An operation was queued: 202, or with ``Prefer: wait=N`` (RFC 7240) the tenant once it
+    reaches ``until`` within N seconds, answered with ``done_status``."""
+    container = _container(request)
+    container.wake_worker()
+    wait = _prefer_wait(request, container.settings)
+    if not wait:
+        return _tenant_response(tenant, 202, headers)
+    tenant = await _wait_for(container, tenant.tenant_id, until, wait)
+    if tenant.status in until:
+        return _tenant_response(tenant, done_status, {**headers, "Preference-Applied": f"wait={int(wait)}"})
+    return _tenant_response(tenant, 202, headers)
+
+
 class TenantController(Controller):
     path = "/v1/tenants"
     tags = ["tenants"]
@@ -133,14 +149,7 @@ class TenantController(Controller):
         headers = {"Location": f"/v1/tenants/{data.tenant_id}"}
         if not outcome.changed:
             return _tenant_response(outcome.tenant, 200, headers)
-        container.wake_worker()
-        wait = _prefer_wait(request, container.settings)
-        if wait:
-            tenant = await _wait_for(container, data.tenant_id, _TERMINAL, wait)
-            if tenant.status in _TERMINAL:
-                return _tenant_response(tenant, 201, {**headers, "Preference-Applied": f"wait={int(wait)}"})
-            return _tenant_response(tenant, 202, headers)
-        return _tenant_response(outcome.tenant, 202, headers)
+        return await _started(request, outcome.tenant, _TERMINAL, 201, headers)
 
     @get(
         "/",
@@ -199,14 +208,7 @@ class TenantController(Controller):
         outcome = await container.delete_tenant(tenant_id)
         if not outcome.changed:
             return _tenant_response(outcome.tenant, 200)
-        container.wake_worker()
-        wait = _prefer_wait(request, container.settings)
-        if wait:
-            tenant = await _wait_for(container, tenant_id, {TenantStatus.DELETED}, wait)
-            if tenant.status == TenantStatus.DELETED:
-                return _tenant_response(tenant, 200, {"Preference-Applied": f"wait={int(wait)}"})
-            return _tenant_response(tenant, 202)
-        return _tenant_response(outcome.tenant, 202)
+        return await _started(request, outcome.tenant, {TenantStatus.DELETED}, 200, {})
 
     @post(
         "/{tenant_id:str}/retry",

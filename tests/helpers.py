@@ -25,32 +25,24 @@ def boto(service: str, endpoint: str) -> Any:
     )
 
 
-def pools_named(endpoint: str, name: str) -> list[dict[str, Any]]:
-    client = boto("cognito-idp", endpoint)
-    found, token = [], None
+def _listed(client: Any, operation: str, key: str) -> list[dict[str, Any]]:
+    items, kwargs = [], {"MaxResults": 60}
     while True:
-        kwargs: dict[str, Any] = {"MaxResults": 60}
-        if token:
-            kwargs["NextToken"] = token
-        page = client.list_user_pools(**kwargs)
-        found += [p for p in page["UserPools"] if p["Name"] == name]
-        token = page.get("NextToken")
-        if not token:
-            return found
+        page = getattr(client, operation)(**kwargs)
+        items += page[key]
+        if not page.get("NextToken"):
+            return items
+        kwargs["NextToken"] = page["NextToken"]
+
+
+def pools_named(endpoint: str, name: str) -> list[dict[str, Any]]:
+    pools = _listed(boto("cognito-idp", endpoint), "list_user_pools", "UserPools")
+    return [p for p in pools if p["Name"] == name]
 
 
 def identity_pools_named(endpoint: str, name: str) -> list[dict[str, Any]]:
-    client = boto("cognito-identity", endpoint)
-    found, token = [], None
-    while True:
-        kwargs: dict[str, Any] = {"MaxResults": 60}
-        if token:
-            kwargs["NextToken"] = token
-        page = client.list_identity_pools(**kwargs)
-        found += [p for p in page["IdentityPools"] if p["IdentityPoolName"] == name]
-        token = page.get("NextToken")
-        if not token:
-            return found
+    pools = _listed(boto("cognito-identity", endpoint), "list_identity_pools", "IdentityPools")
+    return [p for p in pools if p["IdentityPoolName"] == name]
 
 
 def roles_with_prefix(endpoint: str, prefix: str) -> list[str]:

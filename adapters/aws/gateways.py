@@ -8,6 +8,7 @@ any other Region is refused rather than sent to the wrong place.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -35,6 +36,19 @@ def partition(region: str) -> str:
 def _policy_json(document: dict[str, Any]) -> str:
     # IAM counts policy size without whitespace, but compact JSON keeps requests small anyway.
     return json.dumps(document, separators=(",", ":"))
+
+
+async def _listed(client: Any, operation: str, key: str, **params: Any) -> AsyncIterator[dict[str, Any]]:
+    """Every item of a NextToken-paged Cognito list call."""
+    params = {"MaxResults": _PAGE, **params}
+    while True:
+        page = await aws_call(client, operation, **params)
+        for item in page.get(key, []):
+            yield item
+        token = page.get("NextToken")
+        if not token:
+            return
+        params["NextToken"] = token
 
 
 def _prefer(candidates: list[tuple[CloudResource, Any]]) -> CloudResource | None:
@@ -92,20 +106,13 @@ class CognitoUserPoolGateway(_CellClients, UserPoolGateway):
             pool = await self._describe(cell, pool_id)
             return self._resource(cell, pool) if pool is not None else None
         matches: list[tuple[CloudResource, Any]] = []
-        params: dict[str, Any] = {"MaxResults": _PAGE}
-        while True:
-            page = await aws_call(self._idp(cell), "ListUserPools", **params)
-            for summary in page.get("UserPools", []):
-                if summary.get("Name") != name:
-                    continue
-                # ListUserPools carries no tags; DescribeUserPool does.
-                pool = await self._describe(cell, summary["Id"])
-                if pool is not None:
-                    matches.append((self._resource(cell, pool), pool.get("CreationDate") or _EPOCH))
-            token = page.get("NextToken")
-            if not token:
-                break
-            params["NextToken"] = token
+        async for summary in _listed(self._idp(cell), "ListUserPools", "UserPools"):
+            if summary.get("Name") != name:
+                continue
+            # ListUserPools carries no tags; DescribeUserPool does.
+            pool = await self._describe(cell, summary["Id"])
+            if pool is not None:
+                matches.append((self._resource(cell, pool), pool.get("CreationDate") or _EPOCH))
         return _prefer(matches)
 
     async def create_user_pool(
@@ -154,16 +161,10 @@ class CognitoUserPoolGateway(_CellClients, UserPoolGateway):
         )
 
     async def find_app_client(self, cell: Cell, *, pool_id: str, name: str) -> str | None:
-        params: dict[str, Any] = {"UserPoolId": pool_id, "MaxResults": _PAGE}
-        while True:
-            page = await aws_call(self._idp(cell), "ListUserPoolClients", **params)
-            for client in page.get("UserPoolClients", []):
-                if client.get("ClientName") == name:
-                    return str(client["ClientId"])
-            token = page.get("NextToken")
-            if not token:
-                return None
-            params["NextToken"] = token
+        async for client in _listed(self._idp(cell), "ListUserPoolClients", "UserPoolClients", UserPoolId=pool_id):
+            if client.get("ClientName") == name:
+                return str(client["ClientId"])
+        return None
 
     async def create_app_client(self, cell: Cell, *, pool_id: str, name: str, template: TierTemplate) -> str:
         app, tokens = template.app_client, template.tokens
@@ -279,19 +280,12 @@ class CognitoIdentityPoolGateway(_CellClients, IdentityPoolGateway):
             pool = await self._describe(cell, pool_id)
             return self._resource(cell, pool) if pool is not None else None
         matches: list[tuple[CloudResource, Any]] = []
-        params: dict[str, Any] = {"MaxResults": _PAGE}
-        while True:
-            page = await aws_call(self._identity(cell), "ListIdentityPools", **params)
-            for summary in page.get("IdentityPools", []):
-                if summary.get("IdentityPoolName") != name:
-                    continue
-                pool = await self._describe(cell, summary["IdentityPoolId"])
-                if pool is not None:
-                    matches.append((self._resource(cell, pool), len(matches)))
-            token = page.get("NextToken")
-            if not token:
-                break
-            params["NextToken"] = token
+        async for summary in _listed(self._identity(cell), "ListIdentityPools", "IdentityPools"):
+            if summary.get("IdentityPoolName") != name:
+                continue
+            pool = await self._describe(cell, summary["IdentityPoolId"])
+            if pool is not None:
+                matches.append((self._resource(cell, pool), len(matches)))
         return _prefer(matches)
 
     async def create_identity_pool(
