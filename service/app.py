@@ -63,7 +63,10 @@ _DESCR = {
 }
 
 
-def _container(request: Request[Any, Any, Any]) -> Container:
+def _container(request: Request[Any, Any, Any], tenant_id: str | None = None) -> Container:
+    if tenant_id is not None:
+        # The access-log line of this request then names the tenant too.
+        structlog.contextvars.bind_contextvars(tenant_id=tenant_id)
     return request.app.state.container  # type: ignore[no-any-return]
 
 
@@ -141,7 +144,7 @@ class TenantController(Controller):
         },
     )
     async def create(self, request: Request[Any, Any, Any], data: JSONBody[CreateTenant]) -> Response[TenantOut]:
-        container = _container(request)
+        container = _container(request, data.tenant_id)
         assert container.onboard is not None
         outcome: Outcome = await container.onboard(
             TenantSpec(tenant_id=data.tenant_id, tier=data.tier, display_name=data.display_name, admin_email=data.admin_email)
@@ -183,7 +186,7 @@ class TenantController(Controller):
         responses=_errors(400, 401, 403, 404, 503),
     )
     async def get_tenant(self, request: Request[Any, Any, Any], tenant_id: FromPath[str]) -> TenantOut:
-        container = _container(request)
+        container = _container(request, tenant_id)
         assert container.get_tenant is not None
         return tenant_out(await container.get_tenant(tenant_id))
 
@@ -203,7 +206,7 @@ class TenantController(Controller):
         },
     )
     async def delete_tenant(self, request: Request[Any, Any, Any], tenant_id: FromPath[str]) -> Response[TenantOut]:
-        container = _container(request)
+        container = _container(request, tenant_id)
         assert container.delete_tenant is not None
         outcome = await container.delete_tenant(tenant_id)
         if not outcome.changed:
@@ -219,7 +222,7 @@ class TenantController(Controller):
         responses=_errors(400, 401, 403, 404, 409, 503),
     )
     async def retry(self, request: Request[Any, Any, Any], tenant_id: FromPath[str]) -> Response[TenantOut]:
-        container = _container(request)
+        container = _container(request, tenant_id)
         assert container.retry_tenant is not None
         outcome = await container.retry_tenant(tenant_id)
         container.wake_worker()
@@ -296,6 +299,7 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
+        structlog.contextvars.clear_contextvars()
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, send_wrapper)

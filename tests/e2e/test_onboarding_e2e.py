@@ -151,7 +151,7 @@ def test_onboard_sign_in_exchange_credentials_and_tear_down(service: dict[str, A
     steps = [e for e in events if e.get("event") == "step_finished" and e.get("tenant_id") == tenant_id]
     assert {e["step"] for e in steps} >= {"user_pool", "app_client", "identity_pool", "auth_role", "identity_pool_roles"}
     assert all(isinstance(e["duration_ms"], float | int) for e in steps)
-    assert any(e.get("event") == "request" and e.get("request_id") for e in events)
+    assert any(e.get("event") == "request" and e.get("request_id") and e.get("tenant_id") == tenant_id for e in events)
     for secret in (API_KEY, PASSWORD, id_token, tokens["AccessToken"], tokens["RefreshToken"], credentials["SecretKey"]):
         assert secret not in text
 
