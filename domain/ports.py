@@ -59,6 +59,10 @@ class JobQueue(Protocol):
         """Lease the oldest runnable job: pending, or running with an expired lease, and never
         a second job of a tenant that already has one leased."""
 
+    async def holds(self, job: Job) -> bool:
+        """Fencing check inside a write transaction: is ``job`` still leased to its holder? The
+        job stays locked until the transaction ends."""
+
     async def extend(self, job: Job, now: datetime, lease_seconds: float) -> bool:
         """Renew the lease; False when the lease was lost to another worker."""
 

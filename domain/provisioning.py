@@ -10,6 +10,7 @@ creating a second one.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from domain.policies import render_role_policy, trust_policy
 from domain.ports import (
     Clock,
     CloudResource,
+    Job,
     IamGateway,
     IdentityPoolGateway,
     StepObserver,
@@ -46,10 +48,19 @@ class ProvisioningSettings:
     resource_prefix: str = "tenants"
     role_path: str = "/tenants/"
     partition: str = "aws"
+    # A step failing with a retryable AWS error (throttling, 5xx, a lost response) is run again,
+    # adopt-first, up to step_attempts times with capped exponential backoff and full jitter.
+    step_attempts: int = 8
+    step_backoff_s: float = 0.2
+    step_backoff_max_s: float = 5.0
 
 
 class Superseded(Exception):
     """The tenant left the state this run works for (e.g. a DELETE arrived): stop quietly."""
+
+
+class LeaseLost(Superseded):
+    """Another worker took the job over (our lease expired): stop without writing anything."""
 
 
 def provisioning_steps(template: TierTemplate, *, with_admin: bool) -> list[Step]:
@@ -396,8 +407,12 @@ class _PlanRunner:
             return None
         return tenant
 
-    async def _record(self, tenant_id: str, step: str, outputs: dict[str, Any], *, completed: bool) -> None:
+    async def _record(
+        self, tenant_id: str, step: str, outputs: dict[str, Any], *, completed: bool, fence: Job | None
+    ) -> None:
         async with self._uow() as uow:
+            if fence is not None and not await uow.jobs.holds(fence):
+                raise LeaseLost(tenant_id)
             tenant = await uow.tenants.get(tenant_id, for_update=True)
             if tenant is None or tenant.status != self.working_status:
                 raise Superseded(tenant_id)
@@ -412,8 +427,12 @@ class _PlanRunner:
             await uow.tenants.save(tenant)
             await uow.commit()
 
-    async def _finish(self, tenant_id: str, to: TenantStatus, error: LastError | None) -> TenantStatus:
+    async def _finish(
+        self, tenant_id: str, to: TenantStatus, error: LastError | None, fence: Job | None
+    ) -> TenantStatus | None:
         async with self._uow() as uow:
+            if fence is not None and not await uow.jobs.holds(fence):
+                return None  # the new holder of the job decides
             tenant = await uow.tenants.get(tenant_id, for_update=True)
             if tenant is None or tenant.status != self.working_status:
                 return tenant.status if tenant else TenantStatus.DELETED
@@ -427,8 +446,27 @@ class _PlanRunner:
             await uow.commit()
             return tenant.status
 
+    async def _attempt(self, handler: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        """Run a step, again after a retryable AWS error. Every step looks before it creates, so
+        running it again after a lost response adopts what the lost call made."""
+        s = self._settings
+        for attempt in range(1, s.step_attempts + 1):
+            try:
+                return await handler()
+            except CloudError as exc:
+                if not exc.retryable or attempt == s.step_attempts:
+                    raise
+                await asyncio.sleep(random.uniform(0, min(s.step_backoff_max_s, s.step_backoff_s * 2**attempt)))
+        raise AssertionError("unreachable")  # pragma: no cover
+
     async def _execute(
-        self, tenant: Tenant, run: _TenantRun, steps: list[Step], done: list[str], record_completed: bool
+        self,
+        tenant: Tenant,
+        run: _TenantRun,
+        steps: list[Step],
+        done: list[str],
+        record_completed: bool,
+        fence: Job | None,
     ) -> LastError | None:
         lock = asyncio.Lock()  # one registry write at a time: SQLite has a single writer anyway
 
@@ -437,9 +475,9 @@ class _PlanRunner:
             started = time.perf_counter()
             outcome, code = "ok", None
             try:
-                outputs = await handler()
+                outputs = await self._attempt(handler)
                 async with lock:
-                    await self._record(tenant.tenant_id, step.name, outputs, completed=record_completed)
+                    await self._record(tenant.tenant_id, step.name, outputs, completed=record_completed, fence=fence)
                 run.outputs.update(outputs)
             except Superseded:
                 outcome = "superseded"
@@ -477,25 +515,26 @@ class ProvisionTenant(_PlanRunner):
     operation = "provision"
     working_status = TenantStatus.PROVISIONING
 
-    async def __call__(self, tenant_id: str) -> TenantStatus | None:
+    async def __call__(self, tenant_id: str, fence: Job | None = None) -> TenantStatus | None:
+        """``fence`` is the job this run holds; every registry write checks it is still held."""
         tenant = await self._load(tenant_id)
         if tenant is None:
             return None
         template = self._tiers.get(tenant.spec.tier)
         if template is None:
             error = LastError("UnknownTier", f"tier {tenant.spec.tier!r} is no longer defined in the templates")
-            return await self._finish(tenant_id, TenantStatus.FAILED, error)
+            return await self._finish(tenant_id, TenantStatus.FAILED, error, fence)
         run = _TenantRun(tenant, template, self._gateways, self._settings)
         steps = provisioning_steps(
             template, with_admin=bool(tenant.spec.admin_email) and template.admin_group is not None
         )
         try:
-            error = await self._execute(tenant, run, steps, tenant.completed_steps, record_completed=True)
+            error = await self._execute(tenant, run, steps, tenant.completed_steps, True, fence)
         except Superseded:
             return None
         if error is not None:
-            return await self._finish(tenant_id, TenantStatus.FAILED, error)
-        return await self._finish(tenant_id, TenantStatus.ACTIVE, None)
+            return await self._finish(tenant_id, TenantStatus.FAILED, error, fence)
+        return await self._finish(tenant_id, TenantStatus.ACTIVE, None, fence)
 
 
 class DeprovisionTenant(_PlanRunner):
@@ -510,15 +549,15 @@ class DeprovisionTenant(_PlanRunner):
     operation = "deprovision"
     working_status = TenantStatus.DEPROVISIONING
 
-    async def __call__(self, tenant_id: str) -> TenantStatus | None:
+    async def __call__(self, tenant_id: str, fence: Job | None = None) -> TenantStatus | None:
         tenant = await self._load(tenant_id)
         if tenant is None:
             return None
         run = _TenantRun(tenant, self._tiers.get(tenant.spec.tier), self._gateways, self._settings)
         try:
-            error = await self._execute(tenant, run, TEARDOWN_STEPS, [], record_completed=False)
+            error = await self._execute(tenant, run, TEARDOWN_STEPS, [], False, fence)
         except Superseded:
             return None
         if error is not None:
-            return await self._finish(tenant_id, TenantStatus.DEPROVISIONING, error)
-        return await self._finish(tenant_id, TenantStatus.DELETED, None)
+            return await self._finish(tenant_id, TenantStatus.DEPROVISIONING, error, fence)
+        return await self._finish(tenant_id, TenantStatus.DELETED, None, fence)

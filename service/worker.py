@@ -28,7 +28,7 @@ class Worker:
     def __init__(
         self,
         uow: UnitOfWorkFactory,
-        handlers: dict[JobKind, Callable[[str], Awaitable[object]]],
+        handlers: dict[JobKind, Callable[[str, Job], Awaitable[object]]],
         clock: Clock,
         *,
         concurrency: int = 4,
@@ -106,7 +106,7 @@ class Worker:
         finished = False
         try:
             bound.info("job_started")
-            await self._handlers[job.kind](job.tenant_id)
+            await self._handlers[job.kind](job.tenant_id, job)
             finished = True
         except asyncio.CancelledError:
             bound.warning("job_cancelled")

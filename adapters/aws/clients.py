@@ -66,9 +66,14 @@ class AwsClients:
             read_timeout=read_timeout,
             max_pool_connections=max_pool_connections,
         )
+        # For calls AWS cannot deduplicate (CreateUserPool, CreateIdentityPool, ...): a retry after a
+        # lost response would create a second resource. Those go out once; the provisioning step
+        # retries instead, and adopts what the lost call created before creating again.
+        self._single_shot_config = self._config.merge(Config(retries={"total_max_attempts": 1, "mode": retry_mode}))
         self._event_hooks = list(event_hooks)
         self._stack: AsyncExitStack | None = None
         self._clients: dict[str, Any] = {}
+        self._single_shot: dict[str, Any] = {}
 
     def __repr__(self) -> str:  # never show credentials
         return f"AwsClients(region={self.region!r}, endpoint_url={self.endpoint_url!r}, started={self.started})"
@@ -84,14 +89,16 @@ class AwsClients:
         stack = AsyncExitStack()
         try:
             for service in SERVICES:
-                client = await stack.enter_async_context(
-                    session.client(service, endpoint_url=self.endpoint_url, config=self._config)
-                )
-                for event_name, handler in self._event_hooks:
-                    client.meta.events.register(event_name, handler)
-                self._clients[service] = client
+                for registry, config in ((self._clients, self._config), (self._single_shot, self._single_shot_config)):
+                    client = await stack.enter_async_context(
+                        session.client(service, endpoint_url=self.endpoint_url, config=config)
+                    )
+                    for event_name, handler in self._event_hooks:
+                        client.meta.events.register(event_name, handler)
+                    registry[service] = client
         except BaseException:
             self._clients.clear()
+            self._single_shot.clear()
             await stack.aclose()
             raise
         self._stack = stack
@@ -99,6 +106,7 @@ class AwsClients:
     async def close(self) -> None:
         stack, self._stack = self._stack, None
         self._clients.clear()
+        self._single_shot.clear()
         if stack is not None:
             await stack.aclose()
 
@@ -111,13 +119,14 @@ class AwsClients:
     ) -> None:
         await self.close()
 
-    def client(self, service: str) -> Any:
-        """The open client for ``service`` (one of SERVICES)."""
+    def client(self, service: str, *, retries: bool = True) -> Any:
+        """The open client for ``service`` (one of SERVICES); ``retries=False`` gives the client
+        that sends each call once (for creates AWS cannot deduplicate)."""
         if service not in SERVICES:
             raise KeyError(f"unknown AWS service {service!r}; known: {', '.join(SERVICES)}")
         if self._stack is None:
             raise RuntimeError("AwsClients not started: call await start() (or use async with) first")
-        return self._clients[service]
+        return (self._clients if retries else self._single_shot)[service]
 
     async def caller_identity(self) -> str:
         """The account id the credentials belong to (STS GetCallerIdentity)."""

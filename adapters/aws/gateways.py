@@ -64,21 +64,21 @@ class _CellClients:
     def __init__(self, clients: AwsClients) -> None:
         self._clients = clients
 
-    def _client(self, cell: Cell, service: str) -> Any:
+    def _client(self, cell: Cell, service: str, *, retries: bool = True) -> Any:
         if cell.region != self._clients.region:
             raise CloudError(
                 "CellNotServed",
                 f"this service is configured for Region {self._clients.region}, not {cell.region}",
                 retryable=False,
             )
-        return self._clients.client(service)
+        return self._clients.client(service, retries=retries)
 
 
 class CognitoUserPoolGateway(_CellClients, UserPoolGateway):
     """cognito-idp (Amazon Cognito user pools)."""
 
-    def _idp(self, cell: Cell) -> Any:
-        return self._client(cell, "cognito-idp")
+    def _idp(self, cell: Cell, *, retries: bool = True) -> Any:
+        return self._client(cell, "cognito-idp", retries=retries)
 
     def _resource(self, cell: Cell, pool: dict[str, Any], tags: dict[str, str] | None = None) -> CloudResource:
         arn = pool.get("Arn") or f"arn:{partition(cell.region)}:cognito-idp:{cell.region}:{cell.account_id}:userpool/{pool['Id']}"
@@ -147,7 +147,7 @@ class CognitoUserPoolGateway(_CellClients, UserPoolGateway):
             params["AliasAttributes"] = list(template.alias_attributes)
         if template.auto_verified_attributes:
             params["AutoVerifiedAttributes"] = list(template.auto_verified_attributes)
-        response = await aws_call(self._idp(cell), "CreateUserPool", **params)
+        response = await aws_call(self._idp(cell, retries=False), "CreateUserPool", **params)
         return self._resource(cell, response["UserPool"], tags)
 
     async def configure_mfa(self, cell: Cell, *, pool_id: str, template: TierTemplate) -> None:
@@ -169,7 +169,7 @@ class CognitoUserPoolGateway(_CellClients, UserPoolGateway):
     async def create_app_client(self, cell: Cell, *, pool_id: str, name: str, template: TierTemplate) -> str:
         app, tokens = template.app_client, template.tokens
         response = await aws_call(
-            self._idp(cell),
+            self._idp(cell, retries=False),
             "CreateUserPoolClient",
             UserPoolId=pool_id,
             ClientName=name,
@@ -198,7 +198,7 @@ class CognitoUserPoolGateway(_CellClients, UserPoolGateway):
         return (response.get("DomainDescription") or {}).get("UserPoolId") or None
 
     async def create_domain(self, cell: Cell, *, pool_id: str, domain: str) -> None:
-        await aws_call(self._idp(cell), "CreateUserPoolDomain", UserPoolId=pool_id, Domain=domain)
+        await aws_call(self._idp(cell, retries=False), "CreateUserPoolDomain", UserPoolId=pool_id, Domain=domain)
 
     async def delete_domain(self, cell: Cell, *, pool_id: str, domain: str) -> None:
         await aws_call(self._idp(cell), "DeleteUserPoolDomain", UserPoolId=pool_id, Domain=domain)
@@ -256,8 +256,8 @@ class CognitoUserPoolGateway(_CellClients, UserPoolGateway):
 class CognitoIdentityPoolGateway(_CellClients, IdentityPoolGateway):
     """cognito-identity (Amazon Cognito identity pools)."""
 
-    def _identity(self, cell: Cell) -> Any:
-        return self._client(cell, "cognito-identity")
+    def _identity(self, cell: Cell, *, retries: bool = True) -> Any:
+        return self._client(cell, "cognito-identity", retries=retries)
 
     @staticmethod
     def _resource(cell: Cell, pool: dict[str, Any], tags: dict[str, str] | None = None) -> CloudResource:
@@ -299,7 +299,7 @@ class CognitoIdentityPoolGateway(_CellClients, IdentityPoolGateway):
         tags: dict[str, str],
     ) -> CloudResource:
         response = await aws_call(
-            self._identity(cell),
+            self._identity(cell, retries=False),
             "CreateIdentityPool",
             IdentityPoolName=name,
             AllowUnauthenticatedIdentities=allow_unauthenticated,

@@ -277,6 +277,13 @@ class SqlJobQueue(JobQueue):
             jobs.c.attempts == job.attempts,
         )
 
+    async def holds(self, job: Job) -> bool:
+        """Fencing: True while ``job`` is still this holder's, and its row stays locked until the
+        transaction ends, so no claim can take it over between this check and the write it guards."""
+        stmt = select(jobs.c.id).where(self._owned(job)).with_for_update()
+        result = await self._tx.execute(stmt, write=True)
+        return result.first() is not None
+
     async def extend(self, job: Job, now: datetime, lease_seconds: float) -> bool:
         stmt = (
             update(jobs)

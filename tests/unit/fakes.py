@@ -238,6 +238,16 @@ class InMemoryJobQueue:
                 return copy.deepcopy(row)
         return None
 
+    async def holds(self, job: Job) -> bool:
+        self._uow.check_open()
+        row = self._row(job)
+        return (
+            row is not None
+            and row.state == "running"
+            and row.lease_owner == job.lease_owner
+            and row.attempts == job.attempts
+        )
+
     async def extend(self, job: Job, now: datetime, lease_seconds: float) -> bool:
         self._uow.check_open()
         row = self._row(job)
@@ -949,7 +959,9 @@ class World:
         self.clock = ManualClock()
         self.observer = RecordingObserver()
         self.tiers = shipped_tiers() if tiers is None else tiers
-        self.settings = settings or ProvisioningSettings()
+        # One attempt per step unless a test asks for step retries: most tests look at how a
+        # failure is recorded and resumed, which in-run retries would hide.
+        self.settings = settings or ProvisioningSettings(step_attempts=1, step_backoff_s=0.0)
         self.cell = cell
         gateways = Gateways(user_pools=self.cloud, identity_pools=self.cloud, iam=self.cloud)
         args = (self.registry, gateways, self.tiers, self.clock, self.settings, self.observer)

@@ -24,7 +24,7 @@ def _called() -> set[str]:
     source = (ROOT / "adapters" / "aws" / "gateways.py").read_text()
     calls = set()
     # aws_call(self._idp(cell), "Operation", ...) possibly across lines
-    for helper, operation in re.findall(r"(?:aws_call|_listed)\(\s*self\._(idp|identity|iam)\(cell\),\s*\"([A-Za-z]+)\"", source):
+    for helper, operation in re.findall(r"(?:aws_call|_listed)\(\s*self\._(idp|identity|iam)\(cell(?:, retries=False)?\),\s*\"([A-Za-z]+)\"", source):
         service = {"idp": "cognito-idp", "identity": "cognito-identity", "iam": "iam"}[helper]
         calls.add(f"{service}:{operation}")
     return calls

@@ -851,3 +851,48 @@ async def test_lost_delete_response_then_delete_again_finishes(method: str) -> N
     assert await delete_and_deprovision(world) is S.DELETED
     assert_cloud_empty(world)
     assert_deleted(world)
+
+
+RETRYING = ProvisioningSettings(step_attempts=4, step_backoff_s=0.0)
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["create_user_pool", "create_app_client", "create_identity_pool", "create_domain", "create_role", "create_user"],
+)
+async def test_a_lost_create_response_is_adopted_by_the_steps_own_retry(method: str) -> None:
+    world = World(settings=RETRYING)
+    world.cloud.lose_response(method)
+    await world.onboard_spec("acme", "premium", admin_email=ADMIN)
+    assert await world.provision("acme") is S.ACTIVE
+    assert_one_of_each(world, "premium")
+    assert world.cloud.count("create_user_pool") == 1
+    assert world.cloud.count("create_identity_pool") == 1
+
+
+async def test_retryable_errors_are_retried_until_the_step_succeeds() -> None:
+    world = World(settings=RETRYING)
+    for _ in range(3):
+        world.cloud.fail("set_roles", CloudError("TooManyRequestsException", "Rate exceeded", retryable=True))
+    await world.onboard_spec("acme", "basic")
+    assert await world.provision("acme") is S.ACTIVE
+    assert world.cloud.count("set_roles") == 4
+
+
+async def test_retryable_errors_give_up_after_the_configured_attempts() -> None:
+    world = World(settings=RETRYING)
+    for _ in range(4):
+        world.cloud.fail("set_roles", CloudError("TooManyRequestsException", "Rate exceeded", retryable=True))
+    await world.onboard_spec("acme", "basic")
+    tenant = await provision_fails(world)
+    assert tenant.last_error.code == "TooManyRequestsException"  # type: ignore[union-attr]
+    assert world.cloud.count("set_roles") == 4
+
+
+async def test_permanent_errors_are_not_retried() -> None:
+    world = World(settings=RETRYING)
+    world.cloud.fail("create_identity_pool", CloudError("LimitExceededException", "quota", retryable=False))
+    await world.onboard_spec("acme", "basic")
+    tenant = await provision_fails(world)
+    assert tenant.last_error.code == "LimitExceededException"  # type: ignore[union-attr]
+    assert world.cloud.count("create_identity_pool") == 1
