@@ -325,6 +325,28 @@ async def test_expired_lease_is_reclaimed_and_the_old_owner_is_fenced(uow_factor
         assert await uow.jobs.extend(new, T0 + timedelta(minutes=5), 30) is False
 
 
+async def test_holds_is_the_fencing_check_of_provisioning_writes(uow_factory: SqlUnitOfWorkFactory) -> None:
+    tenant = make_tenant()
+    await add_tenants(uow_factory, tenant)
+    await enqueue(uow_factory, tenant.tenant_id, JobKind.PROVISION)
+    old = await claim(uow_factory, "worker-a", T0, lease=30)
+    assert old is not None
+    async with uow_factory() as uow:
+        assert await uow.jobs.holds(old) is True
+        await uow.commit()
+    new = await claim(uow_factory, "worker-b", T0 + timedelta(seconds=31), lease=30)
+    assert new is not None
+    async with uow_factory() as uow:
+        assert await uow.jobs.holds(old) is False
+        assert await uow.jobs.holds(new) is True
+        await uow.commit()
+    async with uow_factory() as uow:
+        await uow.jobs.complete(new, T0 + timedelta(seconds=40))
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.jobs.holds(new) is False  # a finished job is nobody's any more
+
+
 # --- API keys -------------------------------------------------------------------------------
 
 

@@ -896,3 +896,24 @@ async def test_permanent_errors_are_not_retried() -> None:
     tenant = await provision_fails(world)
     assert tenant.last_error.code == "LimitExceededException"  # type: ignore[union-attr]
     assert world.cloud.count("create_identity_pool") == 1
+
+
+async def test_a_run_whose_lease_was_taken_over_writes_nothing() -> None:
+    world = World()
+    await world.onboard_spec("acme", "basic")
+    async with world.registry() as uow:
+        stale = await uow.jobs.claim("worker-a", world.clock.now(), 30)
+        await uow.commit()
+    assert stale is not None
+    async with world.registry() as uow:  # worker-b takes the job over once the lease expired
+        world.clock.advance(seconds=31)
+        current = await uow.jobs.claim("worker-b", world.clock.now(), 30)
+        await uow.commit()
+    assert current is not None and current.attempts == stale.attempts + 1
+
+    assert await world.provision("acme", stale) is None
+    tenant = stored(world)
+    assert tenant.status is S.PROVISIONING and tenant.outputs == {} and tenant.completed_steps == []
+
+    assert await world.provision("acme", current) is S.ACTIVE
+    assert_one_of_each(world, "basic")  # the stale run's pool was adopted, not duplicated
