@@ -37,11 +37,15 @@ class Settings(BaseSettings):
     role_path: str = "/tenants/"
     worker_enabled: bool = True
     worker_concurrency: int = Field(4, ge=1, le=256)
-    lease_seconds: float = Field(60.0, ge=5)
+    lease_seconds: float = Field(60.0, ge=1)
     poll_interval_s: float = Field(1.0, gt=0, le=60)
     shutdown_grace_s: float = Field(20.0, ge=0)
     max_body_bytes: int = Field(16 * 1024, ge=1024)
     max_wait_s: float = Field(60.0, ge=0, le=300)
+    # How long a response stays replayable under its Idempotency-Key (API.md: >= 24 h).
+    idempotency_ttl_hours: int = Field(24, le=720)
+    # Test-only: the process SIGKILLs itself at this point (service/crash.py).
+    test_crash_at: str | None = None
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -54,11 +58,27 @@ class Settings(BaseSettings):
                 raise ValueError(f"must not contain {word!r} (it becomes part of Cognito prefix domains)")
         return value
 
+    @field_validator("test_crash_at")
+    @classmethod
+    def _crash_point(cls, value: str | None) -> str | None:
+        if value:
+            from service.crash import parse
+
+            parse(value)
+        return value or None
+
     @field_validator("role_path")
     @classmethod
     def _role_path(cls, value: str) -> str:
         if not is_valid_iam_path(value):
             raise ValueError("must be '/' or '/segment/.../' (IAM path rules)")
+        return value
+
+    @field_validator("idempotency_ttl_hours")
+    @classmethod
+    def _idempotency_ttl(cls, value: int) -> int:
+        if value < 24:
+            raise ValueError("must be at least 24: API.md promises clients a stored response for >= 24 h")
         return value
 
     @field_validator("bootstrap_api_key")

@@ -16,12 +16,15 @@ import structlog
 from adapters.aws.clients import AwsClients
 from adapters.aws.gateways import CognitoIdentityPoolGateway, CognitoUserPoolGateway, IamRoleGateway
 from adapters.aws.param_check import HOOK as STRICT_PARAMS_HOOK
+from adapters.registry.idempotency import IdempotencyStore
 from adapters.registry.sql import ApiKeyRecord, ApiKeyStore, SqlUnitOfWorkFactory, make_engine
 from domain.provisioning import DeprovisionTenant, Gateways, ProvisioningSettings, ProvisionTenant
 from domain.tenant import Cell, JobKind
 from domain.tiers import TierTemplate
 from domain.usecases import DeleteTenant, GetTenant, ListTenants, OnboardTenant, RetryTenant
+from service import crash
 from service.apikeys import ALL_SCOPES, hash_key, public_prefix
+from service.idempotency import ExpiredKeyPurger
 from service.logs import LogStepObserver
 from service.settings import Settings
 from service.tiers_file import load_tiers
@@ -43,6 +46,8 @@ class Container:
     engine: Any = None
     uow: SqlUnitOfWorkFactory | None = None
     api_keys: ApiKeyStore | None = None
+    idempotency: IdempotencyStore | None = None
+    idempotency_purger: ExpiredKeyPurger | None = None
     aws: AwsClients | None = None
     emulator: Any = None
     cell: Cell | None = None
@@ -65,6 +70,7 @@ class Container:
         self.engine = make_engine(s.effective_database_url)
         self.uow = SqlUnitOfWorkFactory(self.engine)
         self.api_keys = ApiKeyStore(self.engine)
+        self.idempotency = IdempotencyStore(self.engine)
         endpoint = s.aws_endpoint_url
         credentials: dict[str, str] = {}
         if s.aws_mode == "emulated":
@@ -82,7 +88,7 @@ class Container:
             max_attempts=s.aws_max_attempts,
             connect_timeout=s.aws_connect_timeout_s,
             read_timeout=s.aws_read_timeout_s,
-            event_hooks=[STRICT_PARAMS_HOOK] if s.aws_strict_params else [],
+            event_hooks=([STRICT_PARAMS_HOOK] if s.aws_strict_params else []) + crash.aws_hooks(s.test_crash_at),
             **credentials,
         )
         await self.aws.start()
@@ -95,7 +101,7 @@ class Container:
             iam=IamRoleGateway(self.aws),
         )
         prov = ProvisioningSettings(resource_prefix=s.resource_prefix, role_path=s.role_path)
-        observer = LogStepObserver()
+        observer = crash.CrashingObserver(LogStepObserver(), s.test_crash_at)
         self.onboard = OnboardTenant(self.uow, self.tiers, self.clock, self.cell)
         self.get_tenant = GetTenant(self.uow)
         self.list_tenants = ListTenants(self.uow)
@@ -106,6 +112,8 @@ class Container:
         if s.worker_enabled:
             self.worker = self.make_worker()
             self.worker.start()
+        self.idempotency_purger = ExpiredKeyPurger(self.idempotency, self.clock)
+        self.idempotency_purger.start()
 
     def make_worker(self) -> Worker:
         assert self.uow is not None and self.provision is not None and self.deprovision is not None
@@ -140,6 +148,8 @@ class Container:
         )
 
     async def stop(self) -> None:
+        if self.idempotency_purger is not None:
+            await self.idempotency_purger.stop()
         if self.worker is not None:
             await self.worker.stop()
         if self.aws is not None:

@@ -1,0 +1,41 @@
+"""Fixtures of the reliability tests: real processes, a standalone emulator, a real registry."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.registry.migrate import upgrade
+from tests.integration.databases import throwaway_database
+from tests.reliability.harness import Emulator
+
+
+@pytest.fixture(scope="module")
+def standalone_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    emulator = Emulator(log=tmp_path_factory.mktemp("emulator") / "emulator.log").start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture(scope="module")
+async def registry_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """PostgreSQL (a fresh database) when TEST_DATABASE_URL is set, as in CI; else SQLite."""
+    server = os.environ.get("TEST_DATABASE_URL")
+    if server:
+        async with throwaway_database(server) as url:
+            await upgrade(url)
+            yield url
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('registry') / 'registry.db'}"
+        await upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path
