@@ -100,11 +100,19 @@ def worker() -> None:
 @click.option("--port", type=int, default=5000, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Keep it on loopback.")
 @click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Added to every call.")
-def emulator(port: int, host: str, latency_ms: float) -> None:
+@click.option(
+    "--fault-rate",
+    type=click.FloatRange(min=0, max=1),
+    default=0.0,
+    show_default=True,
+    help="Share of AWS calls that fail: throttled, 5xx, or executed with the response lost.",
+)
+@click.option("--fault-seed", type=int, default=None, help="Seed for the fault draws, to reproduce a run.")
+def emulator(port: int, host: str, latency_ms: float, fault_rate: float, fault_seed: int | None) -> None:
     """The local AWS emulator (moto plus what it lacks), standalone."""
     from adapters.aws.emulator.server import serve_forever
 
-    serve_forever(host, port, latency_ms=latency_ms)
+    serve_forever(host, port, latency_ms=latency_ms, fault_rate=fault_rate, fault_seed=fault_seed)
 
 
 @main.group()

@@ -20,6 +20,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from . import cognito_identity, cognito_idp
+from .faults import FaultConfig, FaultInjector, FaultMiddleware
 from .middleware import ExtensionMiddleware
 from .protocol import Hook
 
@@ -28,11 +29,24 @@ LOOPBACK = "127.0.0.1"
 HOOKS: dict[str, Hook] = {**cognito_idp.HOOKS, **cognito_identity.HOOKS}
 
 
-def build_app(latency_ms: float = 0.0) -> Any:
-    """moto's server app (as ThreadedMotoServer builds it) wrapped by the emulator's extensions,
-    and, with ``latency_ms``, by a delay added to every call (AWS's own latency, for benchmarks)."""
-    app = ExtensionMiddleware(DomainDispatcherApplication(create_backend_app), HOOKS)
-    return _Latency(app, latency_ms / 1000.0) if latency_ms > 0 else app
+def build_app(
+    latency_ms: float = 0.0,
+    *,
+    fault_rate: float = 0.0,
+    fault_seed: int | None = None,
+    faults: FaultInjector | None = None,
+) -> FaultMiddleware:
+    """moto's server app (as ThreadedMotoServer builds it) wrapped by the emulator's extensions;
+    with ``latency_ms``, by a delay added to every call (AWS's own latency, for benchmarks); and,
+    outermost, by the fault layer (faults.py): random faults at ``fault_rate`` drawn from
+    ``fault_seed``, plus targeted faults set through ``/_emulator/faults``. The fault layer is
+    always there (at rate 0 it only counts calls), so targeted faults work on any emulator.
+    Its state is ``build_app(...).injector``, or ``faults`` if given."""
+    app: Any = ExtensionMiddleware(DomainDispatcherApplication(create_backend_app), HOOKS)
+    if latency_ms > 0:
+        app = _Latency(app, latency_ms / 1000.0)
+    injector = faults or FaultInjector(FaultConfig(rate=fault_rate, seed=fault_seed))
+    return FaultMiddleware(app, injector)
 
 
 class _Latency:
@@ -64,23 +78,39 @@ class _QuietRequestHandler(MotoRequestHandler):
         return None
 
 
-def _make_server(host: str, port: int, log_requests: bool, latency_ms: float = 0.0) -> BaseWSGIServer:
+def _make_server(
+    host: str,
+    port: int,
+    log_requests: bool,
+    latency_ms: float = 0.0,
+    faults: FaultInjector | None = None,
+) -> BaseWSGIServer:
     handler = MotoRequestHandler if log_requests else _QuietRequestHandler
-    return make_server(host, port, build_app(latency_ms), threaded=True, request_handler=handler)
+    app = build_app(latency_ms, faults=faults)
+    return make_server(host, port, app, threaded=True, request_handler=handler)
 
 
 class EmulatorServer:
     """The emulator on a background thread; port 0 picks a free port.
 
     Binding happens in `start()` itself, so the port is known (and a bind error raised) before
-    it returns.
+    it returns. ``fault_rate``/``fault_seed`` configure the fault layer (faults.py); ``faults``
+    is its state, to change in process (or over HTTP with faults.set_faults).
     """
 
     def __init__(
-        self, port: int = 0, host: str = LOOPBACK, *, log_requests: bool = False, latency_ms: float = 0.0
+        self,
+        port: int = 0,
+        host: str = LOOPBACK,
+        *,
+        log_requests: bool = False,
+        latency_ms: float = 0.0,
+        fault_rate: float = 0.0,
+        fault_seed: int | None = None,
     ) -> None:
         self._host = host
         self._latency_ms = latency_ms
+        self.faults = FaultInjector(FaultConfig(rate=fault_rate, seed=fault_seed))
         self._requested_port = port
         self._log_requests = log_requests
         self._server: BaseWSGIServer | None = None
@@ -99,7 +129,9 @@ class EmulatorServer:
     def start(self) -> EmulatorServer:
         if self._server is not None:
             raise RuntimeError("EmulatorServer is already running")
-        self._server = _make_server(self._host, self._requested_port, self._log_requests, self._latency_ms)
+        self._server = _make_server(
+            self._host, self._requested_port, self._log_requests, self._latency_ms, self.faults
+        )
         # A short poll interval keeps stop() quick; serve_forever wakes this often when idle.
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -136,12 +168,22 @@ class EmulatorServer:
 
 
 def serve_forever(
-    host: str = LOOPBACK, port: int = 5000, *, log_requests: bool = True, latency_ms: float = 0.0
+    host: str = LOOPBACK,
+    port: int = 5000,
+    *,
+    log_requests: bool = True,
+    latency_ms: float = 0.0,
+    fault_rate: float = 0.0,
+    fault_seed: int | None = None,
 ) -> None:
     """Serve the emulator in the foreground until interrupted (for `tenantctl emulator`)."""
-    server = _make_server(host, port, log_requests, latency_ms)
+    faults = FaultInjector(FaultConfig(rate=fault_rate, seed=fault_seed))
+    server = _make_server(host, port, log_requests, latency_ms, faults)
     url = f"http://{host}:{server.server_address[1]}"
     print(f"AWS emulator listening on {url}", flush=True)
+    if fault_rate > 0:
+        seed = "random" if fault_seed is None else fault_seed
+        print(f"  faults: {fault_rate:.0%} of AWS calls (seed {seed}); see GET {url}/_emulator/faults", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -150,4 +192,4 @@ def serve_forever(
         server.server_close()
 
 
-__all__ = ["EmulatorServer", "build_app", "reset", "serve_forever"]
+__all__ = ["EmulatorServer", "FaultConfig", "FaultInjector", "build_app", "reset", "serve_forever"]
