@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     emulator_port: int = Field(0, ge=0, le=65535)
     aws_region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     aws_max_attempts: int = Field(8, ge=1, le=20)
+    # botocore retry mode. "standard" by default: "adaptive" slows the whole shared client after
+    # any throttle, so one tenant's throttled calls would delay every other tenant's.
+    aws_retry_mode: Literal["standard", "adaptive"] = "standard"
     aws_connect_timeout_s: float = Field(5.0, gt=0)
     aws_read_timeout_s: float = Field(30.0, gt=0)
     # Test and CI aid: check every AWS request against botocore's service models (pattern, min,

@@ -86,6 +86,7 @@ class Container:
             region=s.aws_region,
             endpoint_url=endpoint,
             max_attempts=s.aws_max_attempts,
+            retry_mode=s.aws_retry_mode,
             connect_timeout=s.aws_connect_timeout_s,
             read_timeout=s.aws_read_timeout_s,
             event_hooks=([STRICT_PARAMS_HOOK] if s.aws_strict_params else []) + crash.aws_hooks(s.test_crash_at),
