@@ -91,3 +91,34 @@ class ResourceNotOwned(CloudError):
 
 class RegistryUnavailable(DomainError):
     code = "registry_unavailable"
+
+
+_QUOTA_CODES = frozenset({"LimitExceededException", "LimitExceeded", "ServiceQuotaExceededException"})
+_INVALID_CODES = frozenset(
+    {"InvalidParameterException", "InvalidParameterValue", "ValidationException", "InvalidInput", "MalformedPolicyDocument"}
+)
+_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "NotAuthorizedException"})
+
+
+def explain(error: CloudError) -> str:
+    """A sentence a person can act on, with AWS's own words kept at the end."""
+    said = f"AWS said: {error.message}"
+    if error.code in _QUOTA_CODES:
+        return (
+            f"An AWS quota is reached ({error.code}). Identity pools are capped at 1,000 per account and "
+            "Region (not adjustable) and IAM roles at 1,000 per account by default: delete unused tenants, "
+            f"raise the quota where AWS allows it, or use another account, then retry. {said}"
+        )
+    if error.code in _INVALID_CODES:
+        return (
+            f"AWS rejected a parameter ({error.code}); usually a value in the tier template that AWS does "
+            f"not accept. Fix the template, restart the service and retry. {said}"
+        )
+    if error.code in _DENIED_CODES:
+        return (
+            f"The service's AWS credentials lack a permission ({error.code}); compare its IAM policy with "
+            f"deploy/iam-policy.json. {said}"
+        )
+    if error.retryable:
+        return f"AWS kept throttling or failing this call through every retry ({error.code}); retry the tenant later. {said}"
+    return error.message

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound, DomainError, ResourceNotOwned
+from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound, DomainError, ResourceNotOwned, explain
 from domain.naming import ResourceNames, is_owned_by, ownership_tags
 from domain.plan import PlanError, Step, run_plan
 from domain.policies import render_role_policy, trust_policy
@@ -373,6 +373,8 @@ class _TenantRun:
 
 
 def _error_of(exc: BaseException, step: str | None) -> LastError:
+    if isinstance(exc, CloudError):
+        return LastError(code=exc.code, message=explain(exc), step=step)
     if isinstance(exc, DomainError):
         return LastError(code=exc.code, message=exc.message, step=step)
     return LastError(code="InternalError", message="an unexpected error occurred; see the service logs", step=step)
