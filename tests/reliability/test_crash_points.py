@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.reliability.conftest import FIGURES
 from tests.reliability.harness import Emulator, Service, wait_until
 from tests.reliability.inventory import assert_exactly_recorded, owned_inventory
 
@@ -96,6 +97,7 @@ def test_provisioning_survives_a_kill(point: str, standalone_emulator: Emulator,
         owned = owned_inventory(standalone_emulator.url).get(tenant_id)
         assert owned is not None
         assert_exactly_recorded(owned, tenant)
+        FIGURES["crash points killed at (provisioning)"] += 1
     finally:
         heir.stop()
 
@@ -120,5 +122,6 @@ def test_teardown_survives_a_kill(point: str, standalone_emulator: Emulator, reg
         assert all(v is None for k, v in tenant["resources"].items() if k not in ("account_id", "region")), tenant
         owned = owned_inventory(standalone_emulator.url).get(tenant_id)
         assert owned is None or owned.empty(), owned
+        FIGURES["crash points killed at (teardown)"] += 1
     finally:
         heir.stop()

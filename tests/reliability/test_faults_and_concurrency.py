@@ -20,6 +20,7 @@ import pytest
 
 from adapters.aws.emulator import fault_stats, set_faults
 from tests.helpers import API_KEY
+from tests.reliability.conftest import FIGURES
 from tests.reliability.harness import Emulator, Service, wait_until
 from tests.reliability.inventory import assert_exactly_recorded, owned_inventory
 
@@ -74,8 +75,11 @@ async def test_fifty_tenants_under_thirty_percent_faults(tmp_path: Path, registr
         owners = _check_no_duplicates_no_orphans(emulator.url, tenants, "premium")
         assert owners == 50  # nothing owned by any tenant we did not onboard
         assert stats["by_kind"].get("lost", 0) > 0 and stats["by_kind"].get("throttle", 0) > 0
-        print("\nFAULT-RUN " + json.dumps({"tenants": 50, "active": 50, "duplicates": 0, "orphans": 0, "stats": {
-            k: stats[k] for k in ("calls", "faulted", "by_kind")}}))
+        FIGURES["tenants onboarded under faults"] += 50
+        FIGURES["AWS calls under faults"] += stats["calls"]
+        for kind, count in stats["by_kind"].items():
+            if count:
+                FIGURES["faults injected"][kind] = FIGURES["faults injected"].get(kind, 0) + count
     finally:
         service.stop()
         emulator.stop()
@@ -101,6 +105,7 @@ async def test_forty_tenants_across_two_worker_processes(tmp_path: Path, registr
         assert ran_a and ran_b, "both processes should have taken jobs"
         assert not (ran_a & ran_b), "a tenant's job ran in both processes"
         assert ran_a | ran_b == set(tenant_ids)
+        FIGURES["tenants across two worker processes"] += 40
     finally:
         worker.stop()
         api.stop()

@@ -20,6 +20,7 @@ from adapters.registry.migrate import upgrade
 from tests.helpers import API_KEY, identity_pools_named, pools_named, unique_id, wait_status
 from tests.integration.databases import throwaway_database
 from tests.integration.test_api import PREFIX, make_app
+from tests.reliability.conftest import FIGURES
 
 pytestmark = pytest.mark.crash
 
@@ -153,6 +154,7 @@ async def test_outage_answers_503_writes_nothing_and_recovers(outage_setup: tupl
     retried = await client.post("/v1/tenants", json={"tenant_id": during, "tier": "basic", "display_name": "B"})
     assert retried.status_code == 202
     assert (await wait_status(client, during, {"active", "failed"}))["status"] == "active"
+    FIGURES["registry outages survived"] += 1
 
 
 async def test_outage_mid_provisioning_resumes_without_duplicates(
@@ -174,3 +176,4 @@ async def test_outage_mid_provisioning_resumes_without_duplicates(
     assert tenant["status"] == "active", tenant
     assert len(pools_named(emulator_endpoint, f"{PREFIX}-{tenant_id}")) == 1
     assert len(identity_pools_named(emulator_endpoint, f"{PREFIX}-{tenant_id}")) == 1
+    FIGURES["registry outages survived"] += 1
