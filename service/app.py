@@ -27,6 +27,7 @@ from domain.tenant import Tenant, TenantSpec, TenantStatus
 from domain.usecases import Outcome
 from service.errors import EXCEPTION_HANDLERS, PROBLEM, problem
 from service.http_auth import ApiKeyAuthentication, require_scope
+from service.idempotency import REPLAYED_HEADER, IdempotencyKeyHeader, idempotent
 from service.schemas import CreateTenant, Problem, TenantOut, TenantPage, TierOut, tenant_out
 from service.settings import Settings, load_settings
 from service.wiring import Container
@@ -37,11 +38,12 @@ _WAIT_RE = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
 _TERMINAL = {TenantStatus.ACTIVE, TenantStatus.FAILED, TenantStatus.DELETED}
 
 
-def _errors(*statuses: int) -> dict[int, ResponseSpec]:
+def _errors(*statuses: int, descriptions: dict[int, str] | None = None) -> dict[int, ResponseSpec]:
     # No generated examples: they are random (polyfactory), which would make the committed
     # OpenAPI document differ on every export, and they are not JSON-serializable as built.
+    descr = {**_DESCR, **(descriptions or {})}
     return {
-        s: ResponseSpec(data_container=Problem, media_type=PROBLEM, description=_DESCR[s], generate_examples=False)
+        s: ResponseSpec(data_container=Problem, media_type=PROBLEM, description=descr[s], generate_examples=False)
         for s in statuses
     }
 
@@ -56,17 +58,28 @@ _DESCR = {
     401: "No, unknown, revoked or expired API key.",
     403: "The API key lacks the route's scope.",
     404: "No such tenant.",
-    409: "Conflicts with the tenant's stored spec or state.",
+    409: "Conflicts with the tenant's stored spec or state; or the first request with this "
+    "`Idempotency-Key` is still in progress (retry after `Retry-After` seconds).",
     413: "Request body too large.",
-    422: "Invalid body or parameters; `errors` names each field.",
+    422: "Invalid body or parameters (`errors` names each field), or an `Idempotency-Key` already "
+    "used with a different request.",
     503: "The registry is unavailable; retry after `Retry-After` seconds.",
 }
+# Routes without a body or tenant spec meet 409 and 422 only through their Idempotency-Key.
+_KEY_ONLY_DESCR = {
+    409: "The first request with this `Idempotency-Key` is still in progress; retry after `Retry-After` seconds.",
+    422: "`Idempotency-Key` malformed, or already used with a different request; `errors` names it.",
+}
+
+
+def _name_tenant(tenant_id: str) -> None:
+    """The access-log line of this request then names the tenant too."""
+    structlog.contextvars.bind_contextvars(tenant_id=tenant_id)
 
 
 def _container(request: Request[Any, Any, Any], tenant_id: str | None = None) -> Container:
     if tenant_id is not None:
-        # The access-log line of this request then names the tenant too.
-        structlog.contextvars.bind_contextvars(tenant_id=tenant_id)
+        _name_tenant(tenant_id)
     return request.app.state.container  # type: ignore[no-any-return]
 
 
@@ -120,6 +133,35 @@ async def _started(
     return _tenant_response(tenant, 202, headers)
 
 
+async def _create(request: Request[Any, Any, Any], data: CreateTenant) -> Response[TenantOut]:
+    container = _container(request, data.tenant_id)
+    assert container.onboard is not None
+    outcome: Outcome = await container.onboard(
+        TenantSpec(tenant_id=data.tenant_id, tier=data.tier, display_name=data.display_name, admin_email=data.admin_email)
+    )
+    headers = {"Location": f"/v1/tenants/{data.tenant_id}"}
+    if not outcome.changed:
+        return _tenant_response(outcome.tenant, 200, headers)
+    return await _started(request, outcome.tenant, _TERMINAL, 201, headers)
+
+
+async def _delete(request: Request[Any, Any, Any], tenant_id: str) -> Response[TenantOut]:
+    container = _container(request, tenant_id)
+    assert container.delete_tenant is not None
+    outcome = await container.delete_tenant(tenant_id)
+    if not outcome.changed:
+        return _tenant_response(outcome.tenant, 200)
+    return await _started(request, outcome.tenant, {TenantStatus.DELETED}, 200, {})
+
+
+async def _retry(request: Request[Any, Any, Any], tenant_id: str) -> Response[TenantOut]:
+    container = _container(request, tenant_id)
+    assert container.retry_tenant is not None
+    outcome = await container.retry_tenant(tenant_id)
+    container.wake_worker()
+    return _tenant_response(outcome.tenant, 202, {"Location": f"/v1/tenants/{tenant_id}"})
+
+
 class TenantController(Controller):
     path = "/v1/tenants"
     tags = ["tenants"]
@@ -133,26 +175,25 @@ class TenantController(Controller):
             "IAM roles in the background. 202 with `Location`; with `Prefer: wait=N` the call waits up "
             "to N seconds and answers 201 once provisioning has finished (check `status`: `active` or "
             "`failed`). The same body again answers 200 with the tenant as it is; a different body for "
-            "the same tenant_id answers 409."
+            "the same tenant_id answers 409. With `Idempotency-Key`, a repeat gets the first answer again."
         ),
         status_code=202,
         guards=[require_scope("tenants:write")],
+        response_headers=[REPLAYED_HEADER],
         responses={
             **_tenant(200, "The same body again: the tenant as it is."),
             **_tenant(201, "With `Prefer: wait=N`: provisioning finished within N seconds (`active` or `failed`)."),
             **_errors(400, 401, 403, 409, 413, 422, 503),
         },
     )
-    async def create(self, request: Request[Any, Any, Any], data: JSONBody[CreateTenant]) -> Response[TenantOut]:
-        container = _container(request, data.tenant_id)
-        assert container.onboard is not None
-        outcome: Outcome = await container.onboard(
-            TenantSpec(tenant_id=data.tenant_id, tier=data.tier, display_name=data.display_name, admin_email=data.admin_email)
-        )
-        headers = {"Location": f"/v1/tenants/{data.tenant_id}"}
-        if not outcome.changed:
-            return _tenant_response(outcome.tenant, 200, headers)
-        return await _started(request, outcome.tenant, _TERMINAL, 201, headers)
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[CreateTenant],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[TenantOut]:
+        _name_tenant(data.tenant_id)  # replays too
+        return await idempotent(request, idempotency_key, lambda: _create(request, data))
 
     @get(
         "/",
@@ -196,37 +237,40 @@ class TenantController(Controller):
         description=(
             "Deletes every AWS resource the tenant owns, in reverse order, and keeps a `deleted` "
             "tombstone. 202 while deprovisioning; 200 for a tenant already deleted or, with "
-            "`Prefer: wait=N`, when the teardown finished within N seconds."
+            "`Prefer: wait=N`, when the teardown finished within N seconds. With `Idempotency-Key`, a "
+            "repeat gets the first answer again."
         ),
         status_code=202,
         guards=[require_scope("tenants:delete")],
+        response_headers=[REPLAYED_HEADER],
         responses={
             **_tenant(200, "Already deleted, or with `Prefer: wait=N` the teardown finished within N seconds."),
-            **_errors(400, 401, 403, 404, 503),
+            **_errors(400, 401, 403, 404, 409, 422, 503, descriptions=_KEY_ONLY_DESCR),
         },
     )
-    async def delete_tenant(self, request: Request[Any, Any, Any], tenant_id: FromPath[str]) -> Response[TenantOut]:
-        container = _container(request, tenant_id)
-        assert container.delete_tenant is not None
-        outcome = await container.delete_tenant(tenant_id)
-        if not outcome.changed:
-            return _tenant_response(outcome.tenant, 200)
-        return await _started(request, outcome.tenant, {TenantStatus.DELETED}, 200, {})
+    async def delete_tenant(
+        self, request: Request[Any, Any, Any], tenant_id: FromPath[str], idempotency_key: IdempotencyKeyHeader = None
+    ) -> Response[TenantOut]:
+        _name_tenant(tenant_id)
+        return await idempotent(request, idempotency_key, lambda: _delete(request, tenant_id))
 
     @post(
         "/{tenant_id:str}/retry",
         summary="Retry a failed onboarding",
-        description="Resumes provisioning from the steps already recorded. Only from `failed`; otherwise 409.",
+        description=(
+            "Resumes provisioning from the steps already recorded. Only from `failed`; otherwise 409. "
+            "With `Idempotency-Key`, a repeat gets the first answer again."
+        ),
         status_code=202,
         guards=[require_scope("tenants:write")],
-        responses=_errors(400, 401, 403, 404, 409, 503),
+        response_headers=[REPLAYED_HEADER],
+        responses=_errors(400, 401, 403, 404, 409, 422, 503),
     )
-    async def retry(self, request: Request[Any, Any, Any], tenant_id: FromPath[str]) -> Response[TenantOut]:
-        container = _container(request, tenant_id)
-        assert container.retry_tenant is not None
-        outcome = await container.retry_tenant(tenant_id)
-        container.wake_worker()
-        return _tenant_response(outcome.tenant, 202, {"Location": f"/v1/tenants/{tenant_id}"})
+    async def retry(
+        self, request: Request[Any, Any, Any], tenant_id: FromPath[str], idempotency_key: IdempotencyKeyHeader = None
+    ) -> Response[TenantOut]:
+        _name_tenant(tenant_id)
+        return await idempotent(request, idempotency_key, lambda: _retry(request, tenant_id))
 
 
 @get(

@@ -30,11 +30,29 @@ from domain.errors import (
 from service.schemas import Problem
 
 log = structlog.get_logger("tenants.http")
+IDEMPOTENCY_KEY = "Idempotency-Key"
 PROBLEM = "application/problem+json"
 _TYPE_BASE = "https://tenant-provisioner.dev/problems/"
 
-# domain error -> (status, problem type, title)
+
+class IdempotencyKeyMismatch(DomainError):
+    """The Idempotency-Key was first used for a different request (method, path or body)."""
+
+    code = "idempotency_key_mismatch"
+
+
+class IdempotencyKeyInProgress(DomainError):
+    """The first request with this Idempotency-Key is still executing."""
+
+    code = "idempotency_key_in_progress"
+
+
+# error -> (status, problem type, title). The two idempotency statuses are the ones of
+# draft-ietf-httpapi-idempotency-key-header ("Error Scenarios"): 422 for a key reused with another
+# request, 409 while the key's first request is still being processed.
 STATUS_TABLE: list[tuple[type[DomainError], int, str, str]] = [
+    (IdempotencyKeyMismatch, 422, "idempotency-key-mismatch", "Idempotency-Key reused"),
+    (IdempotencyKeyInProgress, 409, "idempotency-key-in-progress", "Request in progress"),
     (TenantNotFound, 404, "not-found", "Tenant not found"),
     (TenantConflict, 409, "conflict", "Conflict with the tenant's state"),
     (UnknownTier, 422, "validation", "Unknown tier"),
@@ -53,6 +71,8 @@ def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Respons
     for cls, status, kind, title in STATUS_TABLE:
         if isinstance(exc, cls):
             headers = {"Retry-After": "5"} if status == 503 else None
+            if isinstance(exc, IdempotencyKeyInProgress):
+                headers = {"Retry-After": "1"}
             extra: dict[str, Any] = {"code": exc.code}
             if isinstance(exc, TenantConflict):
                 extra["tenant_status"] = exc.status
@@ -60,6 +80,8 @@ def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Respons
                 extra["errors"] = [{"field": exc.field, "message": exc.message}]
             if isinstance(exc, UnknownTier):
                 extra["errors"] = [{"field": "tier", "message": exc.message}]
+            if isinstance(exc, IdempotencyKeyMismatch):
+                extra["errors"] = [{"field": IDEMPOTENCY_KEY, "message": exc.message}]
             return problem(status, kind, title, exc.message, headers, **extra)
     log.error("unmapped_domain_error", code=exc.code)
     return problem(500, "internal", "Internal error", "an unexpected error occurred")

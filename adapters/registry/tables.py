@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -142,3 +143,24 @@ api_keys = Table(
     Column("last_used_at", UtcDateTime(), nullable=True),
 )
 
+# Idempotency-Key entries (draft-ietf-httpapi-idempotency-key-header), scoped to the API key that
+# sent them. ``response_body`` is the exact text that was sent (not JSON: jsonb would reorder and
+# re-space it, and a replay must be byte-for-byte); ``response_headers`` holds the few headers a
+# replay repeats (Content-Type, Location, Preference-Applied).
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("api_key_id", String(40), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("response_status", Integer(), nullable=True),
+    Column("response_headers", _json(), nullable=True),
+    Column("response_body", Text(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False, index=True),
+    CheckConstraint("state IN ('in_flight', 'done')", name="state"),
+    CheckConstraint(
+        "state = 'in_flight' OR (response_status IS NOT NULL AND response_body IS NOT NULL)", name="response"
+    ),
+)

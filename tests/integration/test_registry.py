@@ -411,7 +411,7 @@ async def _tables(url: str) -> set[str]:
 
 
 async def test_migration_stairway(empty_database_url: str) -> None:
-    app_tables = {"tenants", "jobs", "api_keys"}
+    app_tables = {"tenants", "jobs", "api_keys", "idempotency_keys"}
     assert await current_revision(empty_database_url) is None
     await upgrade(empty_database_url)
     assert await current_revision(empty_database_url) == head_revision() is not None
