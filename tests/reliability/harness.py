@@ -59,6 +59,7 @@ class Emulator:
     log: Path
     fault_rate: float = 0.0
     seed: int | None = None
+    latency_ms: float = 0.0
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -72,6 +73,8 @@ class Emulator:
             args += ["--fault-rate", str(self.fault_rate)]
         if self.seed is not None:
             args += ["--fault-seed", str(self.seed)]
+        if self.latency_ms:
+            args += ["--latency-ms", str(self.latency_ms)]
         handle = self.log.open("ab")
         self.process = subprocess.Popen(args, env=clean_env(), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
         sts = boto3.client(
