@@ -134,6 +134,10 @@ class UserPoolGateway(Protocol):
     async def delete_user_pool(self, cell: Cell, *, pool_id: str) -> None:
         """Raises CloudNotFound when it is already gone."""
 
+    async def list_owned_user_pools(self, cell: Cell) -> list[CloudResource]:
+        """Every user pool in the cell's Region that carries the service's managed-by tag, with
+        its tags (``tenants:tenant-id``) and ``extra`` as ``find_user_pool`` reports it."""
+
 
 class IdentityPoolGateway(Protocol):
     """cognito-identity."""
@@ -156,6 +160,9 @@ class IdentityPoolGateway(Protocol):
     async def delete_identity_pool(self, cell: Cell, *, identity_pool_id: str) -> None:
         """Raises CloudNotFound when it is already gone."""
 
+    async def list_owned_identity_pools(self, cell: Cell) -> list[CloudResource]:
+        """Every identity pool in the cell's Region that carries the service's managed-by tag."""
+
 
 class IamGateway(Protocol):
     async def get_role(self, cell: Cell, *, name: str) -> CloudResource | None:
@@ -176,6 +183,10 @@ class IamGateway(Protocol):
 
     async def delete_role(self, cell: Cell, *, name: str) -> None:
         """Raises CloudNotFound when it is already gone."""
+
+    async def list_owned_roles(self, cell: Cell, *, path_prefix: str) -> list[CloudResource]:
+        """Every role of the cell's account under ``path_prefix`` that carries the service's
+        managed-by tag; ``id`` is the role name."""
 
 
 class StepObserver(Protocol):

@@ -1,4 +1,4 @@
-"""`tenantctl`: serve the API, run a worker, run the emulator, migrate the registry."""
+"""`tenantctl`: serve the API, run a worker, run the emulator, migrate the registry, sweep orphans."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ import json
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from domain.errors import TemplateError
 from service.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from domain.sweep import SweepReport
 
 
 def _settings() -> Settings:
@@ -94,6 +98,85 @@ def worker() -> None:
         asyncio.run(run())
     except TemplateError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+class SweepFailed(click.ClickException):
+    exit_code = 2
+
+
+@main.command()
+@click.option("--apply", "apply_", is_flag=True, help="Delete the orphans found. Without it nothing is changed.")
+@click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def sweep(apply_: bool, output: str) -> None:
+    """Orphans: AWS resources with the ownership tag that the registry does not account for.
+
+    Lists them (and with --apply deletes them) in this deployment's cell. Tenants still
+    provisioning or deprovisioning are skipped. Exit status: 0 when no orphan remains (none found,
+    or all deleted), 1 when orphans remain (a dry run found some, or a delete failed), 2 when the
+    sweep could not run.
+    """
+    from domain.errors import DomainError
+    from service.logs import configure_logging
+    from service.wiring import Container
+
+    settings = Settings(**{**_settings().model_dump(), "worker_enabled": False})
+    configure_logging(settings.log_format, settings.log_level)
+
+    async def run() -> SweepReport:
+        container = Container.from_settings(settings)
+        try:
+            await container.start()
+            assert container.sweep is not None
+            return await container.sweep(apply=apply_)
+        finally:
+            await container.stop()
+
+    try:
+        report = asyncio.run(run())
+    except TemplateError as exc:
+        raise click.ClickException(str(exc)) from None
+    except DomainError as exc:
+        raise SweepFailed(f"the sweep could not run: {exc.code}: {exc.message}") from None
+    if output == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_sweep_table(report)
+    sys.exit(1 if report.remaining else 0)
+
+
+def _sweep_summary(report: SweepReport) -> str:
+    where = f"account {report.cell.account_id}, {report.cell.region}"
+    orphans, remaining, skipped = len(report.orphans), len(report.remaining), len(report.skipped)
+    text = f"{orphans} orphan(s) in {where}"
+    if report.applied:
+        text += f"; {orphans - remaining} deleted, {remaining} remaining"
+    elif orphans:
+        text += "; dry run, nothing changed (run with --apply to delete them)"
+    if skipped:
+        text += f"; {skipped} resource(s) skipped"
+    return text
+
+
+def _print_sweep_table(report: SweepReport) -> None:
+    headers = ("kind", "id", "name", "tenant", "reason", "action")
+    rows = [(e.kind, e.id, e.name, e.tenant_id or "-", e.reason, e.action) for e in report.entries]
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # pragma: no cover - rich comes with litestar[standard]
+        widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+        for line in (headers, *rows):
+            click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+    else:
+        if rows:
+            table = Table(*headers, box=None, header_style="bold")
+            for column in table.columns:
+                column.overflow = "fold"  # never truncate an id an operator may need to copy
+            for row in rows:
+                table.add_row(*row)
+            # Piped output is not cut to 80 columns: whole lines for grep and awk.
+            Console(highlight=False, width=None if sys.stdout.isatty() else 10_000).print(table)
+    click.echo(_sweep_summary(report))
 
 
 @main.command()

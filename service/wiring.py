@@ -19,6 +19,7 @@ from adapters.aws.param_check import HOOK as STRICT_PARAMS_HOOK
 from adapters.registry.idempotency import IdempotencyStore
 from adapters.registry.sql import ApiKeyRecord, ApiKeyStore, SqlUnitOfWorkFactory, make_engine
 from domain.provisioning import DeprovisionTenant, Gateways, ProvisioningSettings, ProvisionTenant
+from domain.sweep import SweepOrphans
 from domain.tenant import Cell, JobKind
 from domain.tiers import TierTemplate
 from domain.usecases import DeleteTenant, GetTenant, ListTenants, OnboardTenant, RetryTenant
@@ -59,6 +60,7 @@ class Container:
     retry_tenant: RetryTenant | None = None
     provision: ProvisionTenant | None = None
     deprovision: DeprovisionTenant | None = None
+    sweep: SweepOrphans | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Container:
@@ -110,6 +112,7 @@ class Container:
         self.retry_tenant = RetryTenant(self.uow, self.tiers, self.clock)
         self.provision = ProvisionTenant(self.uow, gateways, self.tiers, self.clock, prov, observer)
         self.deprovision = DeprovisionTenant(self.uow, gateways, self.tiers, self.clock, prov, observer)
+        self.sweep = SweepOrphans(gateways, self.uow, self.cell, prov)
         if s.worker_enabled:
             self.worker = self.make_worker()
             self.worker.start()

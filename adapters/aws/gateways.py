@@ -22,6 +22,8 @@ from domain.tiers import Group, TierTemplate
 
 # Largest page the List* calls accept (ListUserPools, ListUserPoolClients, ListIdentityPools).
 _PAGE = 60
+# Largest page IAM's ListRoles returns.
+_ROLE_PAGE = 1000
 _EPOCH = datetime.min.replace(tzinfo=timezone.utc)
 
 
@@ -58,6 +60,11 @@ def _prefer(candidates: list[tuple[CloudResource, Any]]) -> CloudResource | None
         return None
     ranked = sorted(candidates, key=lambda c: (c[0].tags.get(TAG_MANAGED_BY) != MANAGED_BY_VALUE, c[1]))
     return ranked[0][0]
+
+
+def _managed(tags: dict[str, str] | None) -> bool:
+    """Carries the service's ownership tag: the only resources the orphan sweep ever lists."""
+    return (tags or {}).get(TAG_MANAGED_BY) == MANAGED_BY_VALUE
 
 
 class _CellClients:
@@ -252,6 +259,15 @@ class CognitoUserPoolGateway(_CellClients, UserPoolGateway):
     async def delete_user_pool(self, cell: Cell, *, pool_id: str) -> None:
         await aws_call(self._idp(cell), "DeleteUserPool", UserPoolId=pool_id)
 
+    async def list_owned_user_pools(self, cell: Cell) -> list[CloudResource]:
+        owned: list[CloudResource] = []
+        async for summary in _listed(self._idp(cell), "ListUserPools", "UserPools"):
+            # ListUserPools carries no tags; DescribeUserPool does. A pool deleted in between is skipped.
+            pool = await self._describe(cell, summary["Id"])
+            if pool is not None and _managed(pool.get("UserPoolTags")):
+                owned.append(self._resource(cell, pool))
+        return owned
+
 
 class CognitoIdentityPoolGateway(_CellClients, IdentityPoolGateway):
     """cognito-identity (Amazon Cognito identity pools)."""
@@ -314,6 +330,14 @@ class CognitoIdentityPoolGateway(_CellClients, IdentityPoolGateway):
 
     async def delete_identity_pool(self, cell: Cell, *, identity_pool_id: str) -> None:
         await aws_call(self._identity(cell), "DeleteIdentityPool", IdentityPoolId=identity_pool_id)
+
+    async def list_owned_identity_pools(self, cell: Cell) -> list[CloudResource]:
+        owned: list[CloudResource] = []
+        async for summary in _listed(self._identity(cell), "ListIdentityPools", "IdentityPools"):
+            pool = await self._describe(cell, summary["IdentityPoolId"])
+            if pool is not None and _managed(pool.get("IdentityPoolTags")):
+                owned.append(self._resource(cell, pool))
+        return owned
 
 
 class IamRoleGateway(_CellClients, IamGateway):
@@ -393,3 +417,28 @@ class IamRoleGateway(_CellClients, IamGateway):
     async def delete_role(self, cell: Cell, *, name: str) -> None:
         # Fails with DeleteConflict while inline policies remain: delete those first.
         await aws_call(self._iam(cell), "DeleteRole", RoleName=name)
+
+    async def list_owned_roles(self, cell: Cell, *, path_prefix: str) -> list[CloudResource]:
+        owned: list[CloudResource] = []
+        params: dict[str, Any] = {"PathPrefix": path_prefix, "MaxItems": _ROLE_PAGE}
+        while True:
+            page = await aws_call(self._iam(cell), "ListRoles", **params)
+            for role in page.get("Roles", []):
+                # ListRoles returns no tags; ListRoleTags does. A role deleted in between is skipped.
+                try:
+                    tags = await self._tags(cell, role["RoleName"])
+                except CloudNotFound:
+                    continue
+                if _managed(tags):
+                    owned.append(
+                        CloudResource(
+                            id=role["RoleName"],
+                            name=role["RoleName"],
+                            arn=role["Arn"],
+                            tags=tags,
+                            extra={"path": role.get("Path")},
+                        )
+                    )
+            if not page.get("IsTruncated"):
+                return owned
+            params["Marker"] = page["Marker"]

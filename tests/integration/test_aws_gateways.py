@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 
 from adapters.aws.clients import AwsClients
+from adapters.aws import gateways
 from adapters.aws.gateways import CognitoIdentityPoolGateway, CognitoUserPoolGateway, IamRoleGateway
 from adapters.aws.param_check import AwsParamViolation, ParamChecker
 from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound
-from domain.naming import ownership_tags
+from domain.naming import MANAGED_BY_VALUE, TAG_MANAGED_BY, TAG_TENANT_ID, ownership_tags
+from domain.ports import CloudResource
 from domain.policies import render_role_policy, trust_policy
 from domain.tenant import Cell
 from domain.tiers import Group, TierTemplate
@@ -350,6 +352,61 @@ async def test_role_lifecycle(iam: IamRoleGateway, clients: AwsClients, cell: Ce
     with pytest.raises(CloudNotFound) as gone:
         await iam.delete_role(cell, name=name)
     assert gone.value.code == "NoSuchEntity" and gone.value.operation == "DeleteRole"
+
+
+async def test_owned_pools_are_listed_with_their_tags_and_foreign_ones_are_not(
+    user_pools: CognitoUserPoolGateway,
+    identity_pools: CognitoIdentityPoolGateway,
+    clients: AwsClients,
+    cell: Cell,
+    pool: Any,
+) -> None:
+    foreign_pool = (await clients.client("cognito-idp").create_user_pool(PoolName=pool.name))["UserPool"]["Id"]
+    tenant = pool.tags[TAG_TENANT_ID]
+    provider = f"cognito-idp.{REGION}.amazonaws.com/{pool.id}"
+    owned_identity = await identity_pools.create_identity_pool(
+        cell, name=pool.name, provider_name=provider, client_id="c" * 26, allow_unauthenticated=False,
+        tags=ownership_tags(tenant),
+    )
+    foreign_identity = (
+        await clients.client("cognito-identity").create_identity_pool(
+            IdentityPoolName=pool.name, AllowUnauthenticatedIdentities=False,
+            IdentityPoolTags={TAG_TENANT_ID: tenant},  # no managed-by tag
+        )
+    )["IdentityPoolId"]
+
+    listed_pools = {r.id: r for r in await user_pools.list_owned_user_pools(cell)}
+    listed_identity = {r.id: r for r in await identity_pools.list_owned_identity_pools(cell)}
+
+    assert listed_pools[pool.id] == pool  # tags, ARN, domain and deletion protection as find reports them
+    assert listed_identity[owned_identity.id] == owned_identity
+    assert foreign_pool not in listed_pools and foreign_identity not in listed_identity
+    for resource in [*listed_pools.values(), *listed_identity.values()]:
+        assert resource.tags[TAG_MANAGED_BY] == MANAGED_BY_VALUE
+
+
+async def test_owned_roles_are_listed_under_the_path_page_by_page(
+    iam: IamRoleGateway, clients: AwsClients, cell: Cell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = f"/{unique('sweep')}/"
+    tenant = unique()
+    owned = [
+        await iam.create_role(
+            cell, name=f"tp-{tenant}-{kind}", path=path, trust_policy=trust_policy(f"{REGION}:{uuid.uuid4()}", authenticated=True),
+            tags=ownership_tags(tenant), description="",
+        )
+        for kind in ("auth", "unauth")
+    ]
+    await clients.client("iam").create_role(RoleName=f"tp-{tenant}-untagged", Path=path, AssumeRolePolicyDocument="{}")
+    await iam.create_role(cell, name=f"tp-{tenant}-elsewhere", path="/", trust_policy={}, tags=ownership_tags(tenant), description="")
+    monkeypatch.setattr(gateways, "_ROLE_PAGE", 1)  # one role per ListRoles page: the Marker is followed
+
+    listed = await iam.list_owned_roles(cell, path_prefix=path)
+
+    assert sorted(listed, key=lambda r: r.id) == sorted(
+        [CloudResource(id=r.id, name=r.name, arn=r.arn, tags=r.tags, extra={"path": path}) for r in owned],
+        key=lambda r: r.id,
+    )
 
 
 async def test_a_request_aws_would_refuse_never_leaves(iam: IamRoleGateway, checker: ParamChecker, cell: Cell) -> None:

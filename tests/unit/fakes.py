@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound, TenantConflict
-from domain.naming import is_valid_iam_path, is_valid_prefix_domain, is_valid_role_name
+from domain.naming import MANAGED_BY_VALUE, TAG_MANAGED_BY, is_valid_iam_path, is_valid_prefix_domain, is_valid_role_name
 from domain.ports import CloudResource, Job
 from domain.provisioning import DeprovisionTenant, Gateways, ProvisioningSettings, ProvisionTenant
 from domain.tenant import Cell, JobKind, Tenant, TenantSpec
@@ -515,12 +515,12 @@ class FakeCloud:
 
     def seed_role(
         self, name: str, *, tags: dict[str, str] | None = None, trust_policy: dict[str, Any] | None = None,
-        cell: Cell = CELL, inline_policies: dict[str, dict[str, Any]] | None = None,
+        cell: Cell = CELL, inline_policies: dict[str, dict[str, Any]] | None = None, path: str = "/",
     ) -> FakeRole:
         role = FakeRole(
             name=name,
-            path="/",
-            arn=f"arn:aws:iam::{cell.account_id}:role/{name}",
+            path=path,
+            arn=f"arn:aws:iam::{cell.account_id}:role{path}{name}",
             account_id=cell.account_id,
             tags=dict(tags or {}),
             trust_policy=copy.deepcopy(trust_policy or {"Version": "2012-10-17", "Statement": []}),
@@ -754,6 +754,16 @@ class FakeCloud:
         del self.user_pools[pool_id]
         self._exit(fault)
 
+    async def list_owned_user_pools(self, cell: Cell) -> list[CloudResource]:
+        fault = await self._enter("list_owned_user_pools", cell=cell)
+        owned = [
+            self._user_pool_resource(p)
+            for p in self.user_pools.values()
+            if p.cell == cell and p.tags.get(TAG_MANAGED_BY) == MANAGED_BY_VALUE
+        ]
+        self._exit(fault)
+        return owned
+
     # -- IdentityPoolGateway ----------------------------------------------------------------------
 
     @staticmethod
@@ -813,6 +823,16 @@ class FakeCloud:
             raise CloudNotFound("ResourceNotFoundException", f"IdentityPool '{identity_pool_id}' not found.")
         del self.identity_pools[identity_pool_id]
         self._exit(fault)
+
+    async def list_owned_identity_pools(self, cell: Cell) -> list[CloudResource]:
+        fault = await self._enter("list_owned_identity_pools", cell=cell)
+        owned = [
+            self._identity_pool_resource(p)
+            for p in self.identity_pools.values()
+            if p.cell == cell and p.tags.get(TAG_MANAGED_BY) == MANAGED_BY_VALUE
+        ]
+        self._exit(fault)
+        return owned
 
     # -- IamGateway -----------------------------------------------------------------------------
 
@@ -905,6 +925,18 @@ class FakeCloud:
             raise CloudError("DeleteConflict", "Cannot delete entity, must delete policies first.")
         del self.roles[(cell.account_id, name.lower())]
         self._exit(fault)
+
+    async def list_owned_roles(self, cell: Cell, *, path_prefix: str) -> list[CloudResource]:
+        fault = await self._enter("list_owned_roles", cell=cell, path_prefix=path_prefix)
+        owned = [
+            self._role_resource(r)
+            for r in self.roles.values()
+            if r.account_id == cell.account_id
+            and r.path.startswith(path_prefix)
+            and r.tags.get(TAG_MANAGED_BY) == MANAGED_BY_VALUE
+        ]
+        self._exit(fault)
+        return owned
 
 
 # --------------------------------------------------------------------------------------------

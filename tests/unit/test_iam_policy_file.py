@@ -37,9 +37,17 @@ def test_the_policy_allows_every_action_the_adapters_call() -> None:
     assert not missing, f"deploy/iam-policy.json lacks {sorted(missing)}"
 
 
+# IAM actions that take no resource (Resource "*"): each must sit in a statement of its own so
+# that no role action is granted account-wide along with it.
+ACCOUNT_WIDE_IAM = {"iam:ListRoles"}
+
+
 def test_role_actions_are_confined_to_the_service_role_path() -> None:
     policy = json.loads((ROOT / "deploy" / "iam-policy.json").read_text())
     for statement in policy["Statement"]:
         actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
-        if any(a.startswith("iam:") for a in actions):
+        if len(actions) == 1 and actions[0] in ACCOUNT_WIDE_IAM:
+            assert statement["Resource"] == "*"
+            assert "Condition" not in statement
+        elif any(a.startswith("iam:") for a in actions):
             assert statement["Resource"] == "arn:aws:iam::ACCOUNT_ID:role/tenants/*"
