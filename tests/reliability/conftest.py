@@ -51,6 +51,7 @@ FIGURES: dict[str, Any] = {
     "faults injected": {},
     "tenants onboarded under faults": 0,
     "tenants across two worker processes": 0,
+    "concurrent duplicate POSTs sent": 0,
     "registry outages survived": 0,
     "resources duplicated": 0,
     "resources orphaned": 0,
@@ -59,7 +60,7 @@ FIGURES: dict[str, Any] = {
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not any(FIGURES[k] for k in FIGURES if k.startswith(("crash", "tenants", "AWS", "registry"))):
+    if not any(FIGURES[k] for k in FIGURES if k.startswith(("crash", "tenants", "AWS", "registry", "concurrent"))):
         return
     terminalreporter.section("reliability figures")
     for key, value in FIGURES.items():

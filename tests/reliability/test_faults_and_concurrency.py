@@ -110,3 +110,28 @@ async def test_forty_tenants_across_two_worker_processes(tmp_path: Path, registr
         worker.stop()
         api.stop()
         emulator.stop()
+
+
+async def test_fifty_concurrent_posts_for_one_tenant_make_one_set(tmp_path: Path, registry_url: str) -> None:
+    emulator = Emulator(log=tmp_path / "emulator.log").start()
+    service = Service(registry_url, emulator.url, tmp_path).start()
+    tenant_id = f"dup-{uuid.uuid4().hex[:10]}"
+    body = {"tenant_id": tenant_id, "tier": "premium", "display_name": "Dup", "admin_email": "a@dup.example"}
+    shared = f"key-{uuid.uuid4().hex}"
+    keys = [shared] * 25 + [f"key-{uuid.uuid4().hex}" for _ in range(15)] + [None] * 10
+    try:
+        async with httpx.AsyncClient(base_url=service.url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60) as http:
+            responses = await asyncio.gather(
+                *(http.post("/v1/tenants", json=body, headers={"Idempotency-Key": k} if k else {}) for k in keys)
+            )
+        statuses = [r.status_code for r in responses]
+        assert set(statuses) <= {200, 202, 409}, statuses
+        assert statuses.count(202) >= 1
+        tenants = await asyncio.to_thread(_wait_all, service, [tenant_id], 60)
+        _check_no_duplicates_no_orphans(emulator.url, tenants, "premium")
+        stats = fault_stats(emulator.url)["stats"]["by_operation"]
+        assert stats["cognito-idp:CreateUserPool"]["calls"] == 1
+        FIGURES["concurrent duplicate POSTs sent"] += 50
+    finally:
+        service.stop()
+        emulator.stop()
