@@ -11,6 +11,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from service.apikeys import hash_key
+from service.principal import Principal
 
 # last_used_at is written at most this often per key, so reads stay free of writes.
 TOUCH_EVERY = timedelta(seconds=60)
@@ -29,13 +30,14 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
             raise NotAuthorizedException("unknown, revoked or expired API key")
         if record.last_used_at is None or now - record.last_used_at > TOUCH_EVERY:
             await container.api_keys.touch(record.id, now)
-        return AuthenticationResult(user=record, auth=record.id)
+        principal = Principal(id=record.id, kind="api_key", scopes=frozenset(record.scopes), name=record.name)
+        return AuthenticationResult(user=principal, auth=record.id)
 
 
 def require_scope(scope: str) -> Any:
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        record = connection.scope.get("user")
-        if record is None or scope not in record.scopes:
+        principal = connection.scope.get("user")
+        if not isinstance(principal, Principal) or scope not in principal.scopes:
             raise PermissionDeniedException(f"this route needs the {scope!r} scope")
 
     return guard
