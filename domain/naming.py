@@ -12,6 +12,9 @@ the rules below are the ones the models do *not* encode, from the Cognito and IA
 * IAM role names: ``[\\w+=,.@-]``, 1-64 characters, unique per account *case-insensitively*.
 * IAM paths: ``/`` or ``/segment/.../``, at most 512 characters.
 * Cognito custom attribute names: 1-20 characters.
+* Secrets Manager secret names: ASCII letters, digits and ``/_+=.@-``, 1-512 characters, and not
+  ending with a hyphen and six characters (AWS appends ``-`` and six random characters to the ARN,
+  so such a name is mistaken for a partial ARN).
 """
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ _DOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?$")
 _DOMAIN_FORBIDDEN = ("aws", "amazon", "cognito")
 _ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
 _IAM_PATH_RE = re.compile(r"^/(?:[\x21-\x2e\x30-\x7e]+/)*$")
+# A customer managed policy: arn:<partition>:iam::<account>:policy/<optional/path/>name
+# (AWS managed policies, account "aws", cannot be permissions boundaries the service controls).
+IAM_POLICY_ARN_PATTERN = r"^arn:aws[-a-z]*:iam::\d{12}:policy/(?:[\x21-\x2e\x30-\x7e]+/)*[\w+=,.@-]{1,128}$"
+_IAM_POLICY_ARN_RE = re.compile(IAM_POLICY_ARN_PATTERN, re.ASCII)
+_SECRET_NAME_RE = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+_SECRET_NAME_LIKE_ARN_RE = re.compile(r"-.{6}$")
 
 # Tag keys every taggable resource carries. The ownership tag is what adoption and the orphan
 # sweep trust: a resource without it is never adopted or deleted.
@@ -68,6 +77,14 @@ def is_valid_iam_path(path: str) -> bool:
     return len(path) <= 512 and bool(_IAM_PATH_RE.fullmatch(path))
 
 
+def is_valid_iam_policy_arn(arn: str) -> bool:
+    return len(arn) <= 2048 and bool(_IAM_POLICY_ARN_RE.fullmatch(arn))
+
+
+def is_valid_secret_name(name: str) -> bool:
+    return bool(_SECRET_NAME_RE.fullmatch(name)) and not _SECRET_NAME_LIKE_ARN_RE.search(name)
+
+
 def ownership_tags(tenant_id: str) -> dict[str, str]:
     return {TAG_TENANT_ID: tenant_id, TAG_MANAGED_BY: MANAGED_BY_VALUE}
 
@@ -104,6 +121,18 @@ class ResourceNames:
 
     def role_policy(self, kind: str) -> str:
         return f"{self.prefix}-{self.tenant_id}-{kind}-policy"
+
+    @property
+    def client_secret(self) -> str:
+        """The Secrets Manager name of the app client secret: ``<prefix>/<tenant_id>/app-client/secret``.
+
+        Not ``.../app-client-secret``: a name ending in a hyphen and six characters reads as a
+        partial ARN to Secrets Manager. At most 16 + 1 + 40 + 18 = 75 of the 512 characters.
+        """
+        name = f"{self.prefix}/{self.tenant_id}/app-client/secret"
+        if not is_valid_secret_name(name):  # pragma: no cover - guaranteed by the two patterns
+            raise InvalidInput("tenant_id", f"derived secret name {name!r} breaks Secrets Manager's rules")
+        return name
 
     @property
     def hosted_ui_domain(self) -> str:

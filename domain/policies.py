@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from domain.tiers import _PLACEHOLDER_RE, PLACEHOLDERS, PolicyStatement
+from domain.tiers import _PLACEHOLDER_RE, PARTITIONS, PLACEHOLDERS, PolicyStatement
 
 POLICY_VERSION = "2012-10-17"
+# A value with one of these could widen the string it lands in (IAM wildcards, policy variables,
+# or a placeholder of its own). Tenant ids cannot hold them; an AWS id never does.
+_WIDENING = ("*", "?", "$", "{", "}")
+# The fields every ARN is built from; a ":" in one would shift the fields after it.
+_ARN_FIELDS = {
+    "partition": re.compile(r"aws(?:-cn|-us-gov)?"),
+    "region": re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d"),
+    "account_id": re.compile(r"\d{12}"),
+}
 
 
 def trust_policy(identity_pool_id: str, *, authenticated: bool) -> dict[str, Any]:
@@ -48,4 +58,28 @@ def render_role_policy(statements: tuple[PolicyStatement, ...], values: dict[str
     missing = PLACEHOLDERS - values.keys()
     if missing:
         raise ValueError(f"missing placeholder values: {sorted(missing)}")
-    return {"Version": POLICY_VERSION, "Statement": [_substitute(s.as_document(), values) for s in statements]}
+    for name, value in values.items():
+        if any(char in value for char in _WIDENING):
+            raise ValueError(f"placeholder value {name!r} holds a wildcard or a policy variable: {value!r}")
+        if name in _ARN_FIELDS and not _ARN_FIELDS[name].fullmatch(value):
+            raise ValueError(f"placeholder value {name!r} is not a valid ARN field: {value!r}")
+    document = {"Version": POLICY_VERSION, "Statement": [_substitute(s.as_document(), values) for s in statements]}
+    for statement in document["Statement"]:
+        if statement["Effect"] == "Allow":
+            for resource in statement["Resource"]:
+                _check_rendered_arn(resource)
+    return document
+
+
+def _check_rendered_arn(resource: str) -> None:
+    """Templates are checked when loaded (domain/tiers.py); this re-checks the result, so that no
+    value can turn a Resource into something other than an ARN of this account and Region."""
+    parts = resource.split(":", 5)
+    if (
+        len(parts) < 6
+        or parts[0] != "arn"
+        or parts[1] not in PARTITIONS
+        or not parts[2]
+        or any(w in field for field in parts[1:5] for w in _WIDENING)
+    ):
+        raise ValueError(f"rendered Resource {resource!r} is not an ARN without wildcards in partition, service, Region and account")

@@ -7,6 +7,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol
 
+from domain.audit import AuditEvent
 from domain.tenant import Cell, JobKind, Tenant
 from domain.tiers import Group, TierTemplate
 
@@ -21,6 +22,26 @@ class CloudResource:
     tags: dict[str, str] = field(default_factory=dict)
     # Resource-specific facts a step needs (e.g. a user pool's ``domain``).
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SecretText:
+    """A secret value on its way from one AWS call to another (an app client secret).
+
+    Its repr and str hide the value, so an error message, a log line or a traceback that mentions
+    it shows nothing; ``reveal()`` gives it to the one request that must carry it. It is not JSON
+    serialisable, so it cannot slip into the registry's outputs either.
+    """
+
+    _value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "SecretText('[redacted]')"
+
+    __str__ = __repr__
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +95,20 @@ class JobQueue(Protocol):
     async def pending_count(self) -> int: ...
 
 
+class AuditLog(Protocol):
+    async def add(self, event: AuditEvent) -> None:
+        """Append an event; its id is assigned by the registry."""
+
+    async def list_for_tenant(self, tenant_id: str, *, limit: int, after_id: int | None) -> list[AuditEvent]:
+        """A tenant's events in id order (oldest first), those after ``after_id``."""
+
+
 class UnitOfWork(Protocol):
     """One registry transaction: ``async with uow: ...; await uow.commit()``."""
 
     tenants: TenantRepository
     jobs: JobQueue
+    events: AuditLog
 
     async def __aenter__(self) -> UnitOfWork: ...
 
@@ -111,6 +141,10 @@ class UserPoolGateway(Protocol):
     async def find_app_client(self, cell: Cell, *, pool_id: str, name: str) -> str | None: ...
 
     async def create_app_client(self, cell: Cell, *, pool_id: str, name: str, template: TierTemplate) -> str: ...
+
+    async def client_secret(self, cell: Cell, *, pool_id: str, client_id: str) -> SecretText:
+        """The app client's secret (DescribeUserPoolClient). Raises CloudError
+        ``AppClientHasNoSecret`` when the client was created without one."""
 
     async def create_group(self, cell: Cell, *, pool_id: str, group: Group) -> None:
         """Raises CloudAlreadyExists when the group is already there."""
@@ -166,14 +200,26 @@ class IdentityPoolGateway(Protocol):
 
 class IamGateway(Protocol):
     async def get_role(self, cell: Cell, *, name: str) -> CloudResource | None:
-        """``id`` is the role name; ``tags`` its tags."""
+        """``id`` is the role name; ``tags`` its tags; ``extra['permissions_boundary']`` the ARN
+        of its permissions boundary or None."""
 
     async def create_role(
-        self, cell: Cell, *, name: str, path: str, trust_policy: dict[str, Any], tags: dict[str, str], description: str
+        self,
+        cell: Cell,
+        *,
+        name: str,
+        path: str,
+        trust_policy: dict[str, Any],
+        tags: dict[str, str],
+        description: str,
+        permissions_boundary: str | None = None,
     ) -> CloudResource:
         """Raises CloudAlreadyExists (EntityAlreadyExists) when the name is taken."""
 
     async def update_trust_policy(self, cell: Cell, *, name: str, trust_policy: dict[str, Any]) -> None: ...
+
+    async def set_permissions_boundary(self, cell: Cell, *, name: str, boundary_arn: str) -> None:
+        """Replace the role's permissions boundary (PutRolePermissionsBoundary)."""
 
     async def put_role_policy(self, cell: Cell, *, role_name: str, policy_name: str, document: dict[str, Any]) -> None: ...
 
@@ -187,6 +233,33 @@ class IamGateway(Protocol):
     async def list_owned_roles(self, cell: Cell, *, path_prefix: str) -> list[CloudResource]:
         """Every role of the cell's account under ``path_prefix`` that carries the service's
         managed-by tag; ``id`` is the role name."""
+
+
+class SecretStore(Protocol):
+    """AWS Secrets Manager: where a confidential app client's secret is kept for the tenant.
+
+    A secret value goes in and never comes back out: no method returns it, and a CloudResource
+    describes a secret by name, ARN and tags only.
+    """
+
+    async def find_secret(self, cell: Cell, *, name: str) -> CloudResource | None:
+        """By name or ARN (DescribeSecret); None when there is none. ``id`` and ``arn`` are the
+        ARN, ``tags`` its tags, ``extra['deleted']`` whether it is scheduled for deletion."""
+
+    async def put_client_secret(
+        self, cell: Cell, *, name: str, secret_value: SecretText, tags: dict[str, str], description: str
+    ) -> CloudResource:
+        """Create the secret (CreateSecret). When the name is taken, adopt that secret if it
+        carries ``tags`` and store ``secret_value`` as its current version (PutSecretValue);
+        raise ResourceNotOwned if it does not."""
+
+    async def delete_secret(self, cell: Cell, *, arn_or_name: str) -> None:
+        """Delete it at once, with no recovery window. Raises CloudNotFound when it is already
+        gone (AWS may also simply succeed for a secret that no longer exists)."""
+
+    async def list_owned_secrets(self, cell: Cell) -> list[CloudResource]:
+        """Every secret in the cell's Region that carries the service's managed-by tag, with its
+        tags, as ``find_secret`` reports it (for the orphan sweep)."""
 
 
 class StepObserver(Protocol):

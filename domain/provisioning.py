@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from domain.audit import AuditEvent, worker_actor
 from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound, DomainError, ResourceNotOwned, explain
 from domain.naming import ResourceNames, is_owned_by, ownership_tags
 from domain.plan import PlanError, Step, run_plan
@@ -26,7 +27,9 @@ from domain.ports import (
     Job,
     IamGateway,
     IdentityPoolGateway,
+    SecretStore,
     StepObserver,
+    UnitOfWork,
     UnitOfWorkFactory,
     UserPoolGateway,
 )
@@ -41,6 +44,8 @@ class Gateways:
     user_pools: UserPoolGateway
     identity_pools: IdentityPoolGateway
     iam: IamGateway
+    # Needed only by tiers whose app client has a secret (and to tear such secrets down).
+    secrets: SecretStore | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,8 @@ class ProvisioningSettings:
     resource_prefix: str = "tenants"
     role_path: str = "/tenants/"
     partition: str = "aws"
+    # IAM policy ARN set as every tenant role's permissions boundary (None: no boundary).
+    permissions_boundary: str | None = None
     # A step failing with a retryable AWS error (throttling, 5xx, a lost response) is run again,
     # adopt-first, up to step_attempts times with capped exponential backoff and full jitter.
     step_attempts: int = 8
@@ -65,6 +72,8 @@ class LeaseLost(Superseded):
 
 def provisioning_steps(template: TierTemplate, *, with_admin: bool) -> list[Step]:
     steps = [Step("user_pool"), Step("app_client", ("user_pool",))]
+    if template.app_client.generate_secret:
+        steps.append(Step("client_secret", ("app_client",)))
     if template.mfa != "OFF":
         steps.append(Step("user_pool_mfa", ("user_pool",)))
     if template.groups:
@@ -94,6 +103,8 @@ TEARDOWN_STEPS = [
     Step("delete_identity_pool", ("delete_auth_role", "delete_unauth_role")),
     Step("delete_hosted_ui_domain"),
     Step("delete_user_pool", ("delete_identity_pool", "delete_hosted_ui_domain")),
+    # The secret is a copy of the app client's: nothing depends on it, so it goes at any time.
+    Step("delete_client_secret"),
 ]
 
 
@@ -163,6 +174,15 @@ class _TenantRun:
         assert self.template is not None
         return self.template
 
+    @property
+    def _secrets(self) -> SecretStore:
+        if self.gw.secrets is None:
+            raise DomainError(
+                "this tier's app client has a secret, but no secret store (AWS Secrets Manager) is configured",
+                code="secret_store_missing",
+            )
+        return self.gw.secrets
+
     # -- provisioning steps ------------------------------------------------------------------
 
     async def user_pool(self) -> dict[str, Any]:
@@ -191,6 +211,24 @@ class _TenantRun:
                 self.cell, pool_id=pool_id, name=self.names.app_client, template=self._tpl
             )
         return {"app_client_id": client_id}
+
+    async def client_secret(self) -> dict[str, Any]:
+        # The secret lives only in this frame, between DescribeUserPoolClient and CreateSecret (or
+        # PutSecretValue); the registry gets the ARN. Storing it again after a lost response is
+        # harmless: put_client_secret adopts our own secret and writes the same value.
+        store = self._secrets
+        client_id = self.outputs["app_client_id"]
+        secret = await self.gw.user_pools.client_secret(
+            self.cell, pool_id=self.outputs["user_pool_id"], client_id=client_id
+        )
+        stored = await store.put_client_secret(
+            self.cell,
+            name=self.names.client_secret,
+            secret_value=secret,
+            tags=self.tags,
+            description=f"Secret of app client {client_id} of tenant {self.spec.tenant_id}",
+        )
+        return {"app_client_secret_arn": stored.arn or stored.id}
 
     async def groups(self) -> dict[str, Any]:
         for group in self._tpl.groups:
@@ -261,19 +299,27 @@ class _TenantRun:
                     trust_policy=trust,
                     tags=self.tags,
                     description=f"{ROLE_KINDS[kind]} identities of tenant {self.spec.tenant_id}",
+                    permissions_boundary=self.settings.permissions_boundary,
                 )
             except CloudAlreadyExists:
                 role = await self.gw.iam.get_role(self.cell, name=name)
                 if role is None:
                     raise
-                self._check_owned(role, "IAM role")
-                await self.gw.iam.update_trust_policy(self.cell, name=name, trust_policy=trust)
+                await self._adopt_role(role, trust)
         else:
-            self._check_owned(role, "IAM role")
-            # Re-bind an adopted role to this identity pool (it may come from an earlier attempt).
-            await self.gw.iam.update_trust_policy(self.cell, name=name, trust_policy=trust)
+            await self._adopt_role(role, trust)
         key = ROLE_KINDS[kind]
         return {f"{key}_role_arn": role.arn, f"{key}_role_name": name}
+
+    async def _adopt_role(self, role: CloudResource, trust: dict[str, Any]) -> None:
+        """Re-bind an adopted role (it may come from an earlier attempt, or an earlier setting) to
+        this identity pool and to the configured permissions boundary. A boundary is never
+        removed: with none configured, a role keeps the one it has."""
+        self._check_owned(role, "IAM role")
+        await self.gw.iam.update_trust_policy(self.cell, name=role.name, trust_policy=trust)
+        boundary = self.settings.permissions_boundary
+        if boundary is not None and role.extra.get("permissions_boundary") != boundary:
+            await self.gw.iam.set_permissions_boundary(self.cell, name=role.name, boundary_arn=boundary)
 
     async def auth_role(self) -> dict[str, Any]:
         return await self._role("auth")
@@ -351,6 +397,22 @@ class _TenantRun:
                     pass
         return {"hosted_ui_domain": None, "hosted_ui_domain_prefix": None}
 
+    async def delete_client_secret(self) -> dict[str, Any]:
+        recorded = self.outputs.get("app_client_secret_arn")
+        if self.gw.secrets is None and not recorded:
+            return {"app_client_secret_arn": None}  # no store and nothing stored: nothing to do
+        store = self._secrets
+        # Looked up by name too: a secret created just before a crash was never recorded.
+        found = await store.find_secret(self.cell, name=recorded) if recorded else None
+        found = found or await store.find_secret(self.cell, name=self.names.client_secret)
+        if self._owned(found):
+            assert found is not None
+            try:
+                await store.delete_secret(self.cell, arn_or_name=found.arn or found.id)
+            except CloudNotFound:
+                pass
+        return {"app_client_secret_arn": None}
+
     async def delete_user_pool(self) -> dict[str, Any]:
         pool = await self._find_user_pool()
         if self._owned(pool):
@@ -409,8 +471,23 @@ class _PlanRunner:
             return None
         return tenant
 
+    async def _audit(
+        self, uow: UnitOfWork, tenant_id: str, action: str, outcome: str, fence: Job | None, **detail: Any
+    ) -> None:
+        """An audit event in the caller's transaction: it commits with the write it describes."""
+        actor = worker_actor(fence.lease_owner if fence is not None else None)
+        detail = {"operation": self.operation, **detail}
+        await uow.events.add(AuditEvent(tenant_id, self._clock.now(), actor, action, outcome, detail))
+
     async def _record(
-        self, tenant_id: str, step: str, outputs: dict[str, Any], *, completed: bool, fence: Job | None
+        self,
+        tenant_id: str,
+        step: str,
+        outputs: dict[str, Any],
+        *,
+        completed: bool,
+        fence: Job | None,
+        duration_s: float | None = None,
     ) -> None:
         async with self._uow() as uow:
             if fence is not None and not await uow.jobs.holds(fence):
@@ -427,6 +504,8 @@ class _PlanRunner:
                 tenant.completed_steps.append(step)
             tenant.updated_at = self._clock.now()
             await uow.tenants.save(tenant)
+            duration = {} if duration_s is None else {"duration_ms": round(duration_s * 1000, 1)}
+            await self._audit(uow, tenant_id, f"step.{step}", "ok", fence, **duration)
             await uow.commit()
 
     async def _finish(
@@ -445,6 +524,9 @@ class _PlanRunner:
             if to == TenantStatus.DELETED:
                 tenant.completed_steps = []
             await uow.tenants.save(tenant)
+            action = "tenant.teardown_failed" if to == TenantStatus.DEPROVISIONING else f"tenant.{to.value}"
+            failure = {} if error is None else {"code": error.code, "step": error.step}
+            await self._audit(uow, tenant_id, action, "ok" if error is None else "error", fence, **failure)
             await uow.commit()
             return tenant.status
 
@@ -479,7 +561,14 @@ class _PlanRunner:
             try:
                 outputs = await self._attempt(handler)
                 async with lock:
-                    await self._record(tenant.tenant_id, step.name, outputs, completed=record_completed, fence=fence)
+                    await self._record(
+                        tenant.tenant_id,
+                        step.name,
+                        outputs,
+                        completed=record_completed,
+                        fence=fence,
+                        duration_s=time.perf_counter() - started,
+                    )
                 run.outputs.update(outputs)
             except Superseded:
                 outcome = "superseded"

@@ -18,7 +18,7 @@ from domain.ports import CloudResource, UnitOfWorkFactory
 from domain.provisioning import ROLE_KINDS, Gateways, ProvisioningSettings
 from domain.tenant import Cell, Tenant, TenantStatus
 
-USER_POOL, IDENTITY_POOL, IAM_ROLE = "user_pool", "identity_pool", "iam_role"
+USER_POOL, IDENTITY_POOL, IAM_ROLE, SECRET = "user_pool", "identity_pool", "iam_role", "secret"
 WOULD_DELETE, DELETED, SKIPPED = "would delete", "deleted", "skipped"
 FAILED = "failed"  # reported as "failed: <AWS error code>"
 
@@ -32,8 +32,8 @@ _KEEP, _ORPHAN, _SKIP = "keep", "orphan", "skip"
 
 @dataclass(frozen=True, slots=True)
 class SweepEntry:
-    kind: str  # user_pool | identity_pool | iam_role
-    id: str  # pool id, or role name
+    kind: str  # user_pool | identity_pool | iam_role | secret
+    id: str  # pool id, role name, or secret ARN
     arn: str | None
     name: str
     tenant_id: str | None
@@ -91,8 +91,8 @@ class _Found:
 
 
 # Which output records the resource of each slot (domain/provisioning.py); roles: ROLE_KINDS.
-_POOL_SLOTS = {USER_POOL: "user_pool_id", IDENTITY_POOL: "identity_pool_id"}
-_KIND_WORDS = {USER_POOL: "user pool", IDENTITY_POOL: "identity pool"}
+_POOL_SLOTS = {USER_POOL: "user_pool_id", IDENTITY_POOL: "identity_pool_id", SECRET: "app_client_secret_arn"}
+_KIND_WORDS = {USER_POOL: "user pool", IDENTITY_POOL: "identity pool", SECRET: "app client secret"}
 
 
 class SweepOrphans:
@@ -114,7 +114,8 @@ class SweepOrphans:
       With ``apply``, each orphan's tenant is read again just before the delete.
     - ``apply=False`` changes nothing. ``apply=True`` deletes orphans in teardown order: roles
       (inline policies first), identity pools, user pools (hosted-UI domain first, then deletion
-      protection lifted). A resource already gone counts as deleted; an error on one resource is
+      protection lifted), then app client secrets (Secrets Manager, no recovery window). A
+      resource already gone counts as deleted; an error on one resource is
       recorded as ``failed: <code>`` and the sweep goes on.
     """
 
@@ -149,9 +150,12 @@ class SweepOrphans:
         roles = await gw.iam.list_owned_roles(cell, path_prefix=self._settings.role_path)
         identity_pools = await gw.identity_pools.list_owned_identity_pools(cell)
         user_pools = await gw.user_pools.list_owned_user_pools(cell)
+        secrets = await gw.secrets.list_owned_secrets(cell) if gw.secrets is not None else []
         found: list[_Found] = []
-        # Teardown order (AWS-FACTS.md): roles, then identity pools, then user pools.
-        for kind, resources in ((IAM_ROLE, roles), (IDENTITY_POOL, identity_pools), (USER_POOL, user_pools)):
+        # Teardown order (AWS-FACTS.md): roles, then identity pools, then user pools; secrets
+        # depend on nothing.
+        kinds = ((IAM_ROLE, roles), (IDENTITY_POOL, identity_pools), (USER_POOL, user_pools), (SECRET, secrets))
+        for kind, resources in kinds:
             ours = [_Found(kind, r) for r in resources if self._is_ours(kind, r)]
             found += sorted(ours, key=lambda f: (f.tenant_id or "", f.resource.name, f.resource.id))
         return found
@@ -175,6 +179,8 @@ class SweepOrphans:
             return resource.name == names.user_pool
         if kind == IDENTITY_POOL:
             return resource.name == names.identity_pool
+        if kind == SECRET:
+            return resource.name == names.client_secret
         return resource.name.casefold() in {names.role(k).casefold() for k in ROLE_KINDS}
 
     async def _tenants(self, wanted: set[str]) -> dict[str, Tenant]:
@@ -235,6 +241,7 @@ class SweepOrphans:
             IAM_ROLE: self._delete_role,
             IDENTITY_POOL: self._delete_identity_pool,
             USER_POOL: self._delete_user_pool,
+            SECRET: self._delete_secret,
         }
         try:
             # The registry may have moved on since it was read (a tenant onboarded meanwhile
@@ -262,6 +269,10 @@ class SweepOrphans:
             except CloudNotFound:
                 pass
         await iam.delete_role(cell, name=role.id)
+
+    async def _delete_secret(self, secret: CloudResource) -> None:
+        assert self._gw.secrets is not None  # listed through it
+        await self._gw.secrets.delete_secret(self._cell, arn_or_name=secret.id)
 
     async def _delete_identity_pool(self, pool: CloudResource) -> None:
         await self._gw.identity_pools.delete_identity_pool(self._cell, identity_pool_id=pool.id)

@@ -71,6 +71,8 @@ PUBLIC_RESOURCE_KEYS = (
     "unauthenticated_role_arn",
     "issuer_url",
     "hosted_ui_domain",
+    # Where a confidential app client's secret is kept (AWS Secrets Manager); never the secret.
+    "app_client_secret_arn",
 )
 
 

@@ -28,6 +28,15 @@ PLACEHOLDERS = frozenset(
     {"tenant_id", "partition", "region", "account_id", "user_pool_id", "user_pool_arn", "identity_pool_id"}
 )
 _PLACEHOLDER_RE = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
+# Placeholders whose values belong to one tenant: an Allow statement must name one of them in
+# every Resource, or in a Condition that scopes it (dynamodb:LeadingKeys = "{{tenant_id}}#*").
+TENANT_PLACEHOLDERS = frozenset({"tenant_id", "user_pool_id", "user_pool_arn", "identity_pool_id"})
+PARTITIONS = frozenset({"aws", "aws-cn", "aws-us-gov"})
+# Characters no tenant or pool id contains. One of them must come between a tenant placeholder
+# and any wildcard after it: "data/{{tenant_id}}*" or "data/{{tenant_id}}-*" would let tenant
+# "acme" into "data/acme-corp/...", while "data/{{tenant_id}}/*" and "{{tenant_id}}-data/*" cannot.
+_DELIMITERS = frozenset("/#.,=@+|")
+_WILDCARDS = ("*", "?", "${")
 
 
 class _Strict(BaseModel):
@@ -92,6 +101,29 @@ class PolicyStatement(_Strict):
                 raise ValueError(f"unknown placeholder {{{{{name}}}}}; known: {', '.join(sorted(PLACEHOLDERS))}")
         return self
 
+    @model_validator(mode="after")
+    def _tenant_scoped(self) -> PolicyStatement:
+        """An Allow cannot reach beyond the tenant: every Resource is an ARN with no wildcard in
+        its partition, service, Region or account, and the statement names the tenant's own
+        values in every Resource or in a scoping Condition. (A Deny only ever narrows.)"""
+        if self.effect != "Allow":
+            return self
+        for resource in self.resource:
+            _check_arn_shape(resource)
+        strings = [*self.resource, *_condition_values(self.condition, scoping_only=False)]
+        for value in strings:
+            _check_tenant_value_delimited(value)
+        if all(_names_the_tenant(r) for r in self.resource):
+            return self
+        if any(_names_the_tenant(v) for v in _condition_values(self.condition, scoping_only=True)):
+            return self
+        unscoped = next(r for r in self.resource if not _names_the_tenant(r))
+        raise ValueError(
+            f"Resource {unscoped!r} is not scoped to the tenant: name "
+            f"{', '.join('{{' + p + '}}' for p in sorted(TENANT_PLACEHOLDERS))} in it, or scope the "
+            "statement with a Condition on one of them (e.g. dynamodb:LeadingKeys \"{{tenant_id}}#*\")"
+        )
+
     def as_document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"Effect": self.effect, "Action": list(self.action), "Resource": list(self.resource)}
         if self.sid:
@@ -148,6 +180,62 @@ class TierTemplate(_Strict):
         return data
 
 
+def _names_the_tenant(value: str) -> bool:
+    return any(name in TENANT_PLACEHOLDERS for name in _PLACEHOLDER_RE.findall(value))
+
+
+def _check_arn_shape(resource: str) -> None:
+    """``arn:partition:service:region:account:resource`` (or ``{{user_pool_arn}}``) with no
+    wildcard or policy variable in the first five fields: "*" alone, or "arn:aws:s3:*:*:...",
+    would reach other accounts, Regions or services."""
+    whole = _PLACEHOLDER_RE.fullmatch(resource)
+    if whole is not None and whole.group(1) == "user_pool_arn":
+        return
+    parts = resource.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn":
+        raise ValueError(f"Resource {resource!r} must be an ARN (arn:{{{{partition}}}}:service:region:account:resource)")
+    partition, service, region, account = parts[1:5]
+    named = _PLACEHOLDER_RE.fullmatch(partition)
+    if not ((named and named.group(1) == "partition") or partition in PARTITIONS):
+        raise ValueError(f"Resource {resource!r}: the partition must be {{{{partition}}}} or one of {', '.join(sorted(PARTITIONS))}")
+    for field, value in (("service", service), ("Region", region), ("account", account)):
+        if any(w in value for w in _WILDCARDS) or (field == "service" and not value):
+            raise ValueError(f"Resource {resource!r}: no wildcard or policy variable allowed in the {field} field")
+
+
+def _check_tenant_value_delimited(value: str) -> None:
+    """No wildcard before a tenant placeholder, and a delimiter between it and any wildcard after
+    it: otherwise one tenant's string matches another tenant's resources."""
+    for match in _PLACEHOLDER_RE.finditer(value):
+        if match.group(1) not in TENANT_PLACEHOLDERS:
+            continue
+        before, after = value[: match.start()], value[match.end() :]
+        if any(w in before for w in _WILDCARDS):
+            raise ValueError(
+                f"{value!r}: a wildcard or policy variable before {match.group(0)} matches other tenants' values too"
+            )
+        wildcard = min((i for i in (after.find(w) for w in _WILDCARDS) if i >= 0), default=None)
+        delimiter = next((i for i, char in enumerate(after) if char in _DELIMITERS), None)
+        if wildcard is not None and (delimiter is None or delimiter > wildcard):
+            raise ValueError(
+                f"{value!r}: put one of {' '.join(sorted(_DELIMITERS))} between {match.group(0)} and the wildcard "
+                "after it; otherwise the tenant's value is a prefix that matches other tenants' values too"
+            )
+
+
+def _condition_values(condition: dict[str, dict[str, Any]] | None, *, scoping_only: bool) -> list[str]:
+    """The string values of a Condition; with ``scoping_only``, only those of operators that can
+    confine a statement: not negated ones (StringNotLike), not ...IfExists (true when the key is
+    absent) and not ForAnyValue (true when one of several keys matches)."""
+    values: list[str] = []
+    for operator, keys in (condition or {}).items():
+        if scoping_only and ("Not" in operator or operator.endswith("IfExists") or operator.startswith("ForAnyValue:")):
+            continue
+        for value in keys.values():
+            values.extend(v for v in (value if isinstance(value, (list, tuple)) else [value]) if isinstance(v, str))
+    return values
+
+
 def placeholders_in(value: Any) -> set[str]:
     if isinstance(value, str):
         return set(_PLACEHOLDER_RE.findall(value))
@@ -185,7 +273,14 @@ def parse_tiers(data: dict[str, Any]) -> dict[str, TierTemplate]:
         try:
             parsed[name] = TierTemplate.model_validate({**body, "name": name})
         except ValidationError as exc:
-            for error in exc.errors():
+            errors = exc.errors()
+            for error in errors:
+                # A list whose only items are invalid is also reported "too short": noise.
+                if error["type"] == "too_short" and any(
+                    other["loc"][: len(error["loc"])] == error["loc"] and len(other["loc"]) > len(error["loc"])
+                    for other in errors
+                ):
+                    continue
                 problems.append(_describe({**error, "loc": (name, *error["loc"])}))
     if problems:
         raise TemplateError("invalid tier templates: " + "; ".join(problems))

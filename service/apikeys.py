@@ -8,11 +8,22 @@ request.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+if TYPE_CHECKING:
+    from adapters.registry.api_keys import ApiKeyRecord
 
 KEY_PREFIX = "tpk_"
-ALL_SCOPES = ("tenants:read", "tenants:write", "tenants:delete", "keys:admin")
+Scope = Literal["tenants:read", "tenants:write", "tenants:delete", "keys:admin"]
+ALL_SCOPES: tuple[str, ...] = get_args(Scope)
+_DURATION_RE = re.compile(r"(\d{1,5})([mhdw])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def generate_key() -> str:
@@ -38,3 +49,96 @@ def local_bootstrap_key(var_dir: Path) -> str:
     path.touch(mode=0o600)
     path.write_text(key + "\n")
     return key
+
+
+class ExpiryError(ValueError):
+    """An expiry that is not understood, or already past; the message says which."""
+
+
+def parse_expiry(text: str, now: datetime) -> datetime:
+    """``30d``, ``12h``, ``90m``, ``2w`` (from ``now``) or an RFC 3339 time with its offset
+    (``2027-01-31T00:00:00Z``). It must lie in the future: a key born expired is a mistake."""
+    text = text.strip()
+    match = _DURATION_RE.fullmatch(text)
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        if amount == 0:
+            raise ExpiryError(f"{text!r} is not a positive duration")
+        return now + timedelta(**{_UNITS[unit]: amount})
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ExpiryError(
+            f"{text!r} is neither a duration (30d, 12h, 90m, 2w) nor a time such as 2027-01-31T00:00:00Z"
+        ) from None
+    if when.tzinfo is None:
+        raise ExpiryError(f"{text!r} has no UTC offset; add Z or +HH:MM")
+    check_expiry(when, now)
+    return when.astimezone(UTC)
+
+
+def check_expiry(when: datetime, now: datetime) -> None:
+    if when <= now:
+        raise ExpiryError(f"{when.isoformat()} is not in the future")
+
+
+def canonical_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    """Known scopes, each once, in ``ALL_SCOPES`` order; ValueError naming any unknown one."""
+    wanted = set(scopes)
+    unknown = sorted(wanted.difference(ALL_SCOPES))
+    if unknown:
+        raise ValueError(f"unknown scope(s) {', '.join(map(repr, unknown))}; known: {', '.join(ALL_SCOPES)}")
+    if not wanted:
+        raise ValueError(f"at least one scope is needed; known: {', '.join(ALL_SCOPES)}")
+    return tuple(s for s in ALL_SCOPES if s in wanted)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    key: str = field(repr=False)  # shown to its owner once, then only its hash exists
+    record: ApiKeyRecord
+
+
+def issue_key(name: str, scopes: Iterable[str], now: datetime, expires_at: datetime | None = None) -> IssuedKey:
+    """A new key and the record to store for it (hash and public prefix, never the key)."""
+    # Imported here so that `tenantctl` (which reads ALL_SCOPES) starts without SQLAlchemy.
+    from adapters.registry.api_keys import ApiKeyRecord, new_key_id
+
+    if expires_at is not None:
+        check_expiry(expires_at, now)
+    key = generate_key()
+    record = ApiKeyRecord(
+        id=new_key_id(),
+        name=name,
+        prefix=public_prefix(key),
+        key_hash=hash_key(key),
+        scopes=canonical_scopes(scopes),
+        created_at=now,
+        expires_at=expires_at,
+    )
+    return IssuedKey(key, record)
+
+
+def key_status(record: ApiKeyRecord, now: datetime) -> str:
+    if record.revoked_at is not None:
+        return "revoked"
+    return "active" if record.is_active(now) else "expired"
+
+
+def key_out(record: ApiKeyRecord, now: datetime) -> dict[str, Any]:
+    """The public view of a key record, for the API and `tenantctl keys`: everything but the hash."""
+    return {
+        "id": record.id,
+        "name": record.name,
+        "prefix": record.prefix,
+        "scopes": list(record.scopes),
+        "status": key_status(record, now),
+        "created_at": record.created_at.isoformat(),
+        "expires_at": _iso(record.expires_at),
+        "revoked_at": _iso(record.revoked_at),
+        "last_used_at": _iso(record.last_used_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -25,10 +25,14 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from domain.errors import InvalidInput
 from domain.tenant import Tenant, TenantSpec, TenantStatus
 from domain.usecases import Outcome
-from service.errors import EXCEPTION_HANDLERS, PROBLEM, problem
+from service.audit import AuditMiddleware, events_page
+from service.errors import EXCEPTION_HANDLERS, PROBLEM, problem, status_of
 from service.http_auth import ApiKeyAuthentication, require_scope
 from service.idempotency import REPLAYED_HEADER, IdempotencyKeyHeader, idempotent
-from service.schemas import CreateTenant, Problem, TenantOut, TenantPage, TierOut, tenant_out
+from service.limits import CredentialRateLimit, HeaderSizeLimit, TokenBuckets, reject_unknown_query_params
+from service.options import AllowFromRoutes
+from service.openapi_strict import StrictStructSchemaPlugin
+from service.schemas import AuditEventPage, CreateTenant, Problem, TenantOut, TenantPage, TierOut, tenant_out
 from service.settings import Settings, load_settings
 from service.wiring import Container
 
@@ -41,10 +45,13 @@ _TERMINAL = {TenantStatus.ACTIVE, TenantStatus.FAILED, TenantStatus.DELETED}
 def _errors(*statuses: int, descriptions: dict[int, str] | None = None) -> dict[int, ResponseSpec]:
     # No generated examples: they are random (polyfactory), which would make the committed
     # OpenAPI document differ on every export, and they are not JSON-serializable as built.
+    # Every route meets the header size limit (431); every authenticated one (it lists 401) also
+    # the rate limit (429) and the check for unknown query parameters (422): service/limits.py.
+    implied = {431} | ({422, 429} if 401 in statuses else set())
     descr = {**_DESCR, **(descriptions or {})}
     return {
         s: ResponseSpec(data_container=Problem, media_type=PROBLEM, description=descr[s], generate_examples=False)
-        for s in statuses
+        for s in sorted({*statuses, *implied})
     }
 
 
@@ -55,20 +62,26 @@ def _tenant(status: int, description: str) -> dict[int, ResponseSpec]:
 
 _DESCR = {
     400: "Malformed request, such as a body that is not JSON.",
-    401: "No, unknown, revoked or expired API key.",
-    403: "The API key lacks the route's scope.",
+    401: "No, unknown, revoked or expired API key, or a JWT that fails a check (signature, issuer, "
+    "audience, expiry).",
+    403: "The API key or token lacks the route's scope.",
     404: "No such tenant.",
     409: "Conflicts with the tenant's stored spec or state; or the first request with this "
     "`Idempotency-Key` is still in progress (retry after `Retry-After` seconds).",
     413: "Request body too large.",
-    422: "Invalid body or parameters (`errors` names each field), or an `Idempotency-Key` already "
-    "used with a different request.",
-    503: "The registry is unavailable; retry after `Retry-After` seconds.",
+    422: "Invalid body or parameters (`errors` names each field, unknown ones included), or an "
+    "`Idempotency-Key` already used with a different request.",
+    429: "This credential's rate limit is used up; retry after `Retry-After` seconds. Every answer to "
+    "an authenticated request carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.",
+    431: "Request header fields too large.",
+    503: "The registry, or for a JWT its issuer's signing keys (JWKS), is unavailable; retry after "
+    "`Retry-After` seconds.",
 }
 # Routes without a body or tenant spec meet 409 and 422 only through their Idempotency-Key.
 _KEY_ONLY_DESCR = {
     409: "The first request with this `Idempotency-Key` is still in progress; retry after `Retry-After` seconds.",
-    422: "`Idempotency-Key` malformed, or already used with a different request; `errors` names it.",
+    422: "`Idempotency-Key` malformed or already used with a different request, or an unknown query "
+    "parameter; `errors` names it.",
 }
 
 
@@ -205,7 +218,10 @@ class TenantController(Controller):
     async def list_tenants(
         self,
         request: Request[Any, Any, Any],
-        status: Annotated[str | None, QueryParameter(description="Only tenants in this status.")] = None,
+        status: Annotated[
+            str | None,
+            QueryParameter(description="Only tenants in this status.", schema_extra={"enum": [s.value for s in TenantStatus]}),
+        ] = None,
         tier: Annotated[str | None, QueryParameter(max_length=32)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
         cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
@@ -272,6 +288,31 @@ class TenantController(Controller):
         _name_tenant(tenant_id)
         return await idempotent(request, idempotency_key, lambda: _retry(request, tenant_id))
 
+    @get(
+        "/{tenant_id:str}/events",
+        summary="List a tenant's audit events",
+        description=(
+            "The audit trail, oldest first: every state-changing request about the tenant (who: the API "
+            "key id or token subject; what; when; the HTTP status, refused requests included) and every "
+            "provisioning or teardown step and run outcome recorded by the worker. Kept after the tenant "
+            "is deleted. Pass `next_cursor` back as `cursor` for the next page."
+        ),
+        guards=[require_scope("tenants:read")],
+        responses=_errors(
+            400, 401, 403, 404, 422, 503, descriptions={404: "No such tenant, and no event was ever recorded under this id."}
+        ),
+    )
+    async def list_events(
+        self,
+        request: Request[Any, Any, Any],
+        tenant_id: FromPath[str],
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
+    ) -> AuditEventPage:
+        container = _container(request, tenant_id)
+        assert container.tenant_events is not None
+        return await events_page(container.tenant_events, tenant_id, limit=limit, cursor=cursor)
+
 
 @get(
     "/v1/tiers",
@@ -280,7 +321,7 @@ class TenantController(Controller):
     description="Every tier a tenant can be onboarded with, and what its template provisions.",
     security=[{"bearer": []}],
     guards=[require_scope("tenants:read")],
-    responses=_errors(401, 403),
+    responses=_errors(401, 403, 503),
 )
 async def list_tiers(request: Request[Any, Any, Any]) -> list[TierOut]:
     tiers = _container(request).tiers
@@ -347,6 +388,10 @@ class RequestContextMiddleware:
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, send_wrapper)
+            except Exception as exc:
+                # Raised by an inner middleware (auth): answered by the app's handlers, outside us.
+                status = status_of(exc)
+                raise
             finally:
                 log.info(
                     "request",
@@ -359,6 +404,8 @@ class RequestContextMiddleware:
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None, **overrides: Any) -> Litestar:
     """Build the app. ``overrides`` are settings fields; ``container`` replaces the wiring (tests)."""
+    from service.keys_api import KeysController  # here: it documents its errors with _errors above
+
     settings = settings or load_settings(**overrides)
     container = container or Container.from_settings(settings)
 
@@ -370,15 +417,22 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         finally:
             await container.stop()
 
+    rate_limits = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
     return Litestar(
-        route_handlers=[TenantController, list_tiers, live, ready],
+        route_handlers=[TenantController, list_tiers, KeysController, live, ready],
         lifespan=[lifespan],
-        state=State({"container": container}),
+        state=State({"container": container, "rate_limits": rate_limits}),
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
-            RequestContextMiddleware,
+            RequestContextMiddleware,  # first, so that even a 431 has a request id and an access-log line
+            DefineMiddleware(HeaderSizeLimit, max_bytes=settings.max_header_bytes),
+            AllowFromRoutes,
+            AuditMiddleware,  # outside authentication: sees every answer but a 401
             DefineMiddleware(ApiKeyAuthentication, exclude=[r"^/health", r"^/schema"]),
+            DefineMiddleware(CredentialRateLimit, buckets=rate_limits),  # after auth: keyed by the principal
         ],
+        guards=[reject_unknown_query_params],
+        plugins=[StrictStructSchemaPlugin()],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Tenant identity provisioner",
@@ -387,7 +441,14 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             "identity pool and IAM roles per tenant. See API.md.",
             path="/schema",
             components=Components(
-                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="API key")}
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="An API key, or a JWT access token (OAuth2 client credentials) when the "
+                        "service is configured with its issuer's JWKS",
+                    )
+                }
             ),
         ),
         debug=False,

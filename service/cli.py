@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from domain.errors import TemplateError
+from service.keys_cli import keys
 from service.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -214,6 +215,9 @@ def upgrade() -> None:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(run_upgrade(url))
     click.echo("registry schema at head", err=True)
+
+
+main.add_command(keys)
 
 
 @main.group()

@@ -47,6 +47,38 @@ class IdempotencyKeyInProgress(DomainError):
     code = "idempotency_key_in_progress"
 
 
+class ApiKeyNotFound(DomainError):
+    code = "api_key_not_found"
+
+
+class ScopeNotHeld(DomainError):
+    """A key asked to grant a scope it does not hold itself (no escalation through keys:admin)."""
+
+    code = "scope_not_held"
+
+
+class TokenKeysUnavailable(DomainError):
+    """A well-formed JWT cannot be checked because its issuer's JWKS cannot be fetched: the
+    service's outage, not a bad credential, so 503 + Retry-After rather than 401."""
+
+    code = "token_keys_unavailable"
+
+
+class RateLimited(DomainError):
+    """The credential used up its token bucket (service/limits.py)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, headers: dict[str, str]) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.headers = headers
+
+
+class HeadersTooLarge(DomainError):
+    code = "headers_too_large"
+
+
 # error -> (status, problem type, title). The two idempotency statuses are the ones of
 # draft-ietf-httpapi-idempotency-key-header ("Error Scenarios"): 422 for a key reused with another
 # request, 409 while the key's first request is still being processed.
@@ -54,10 +86,16 @@ STATUS_TABLE: list[tuple[type[DomainError], int, str, str]] = [
     (IdempotencyKeyMismatch, 422, "idempotency-key-mismatch", "Idempotency-Key reused"),
     (IdempotencyKeyInProgress, 409, "idempotency-key-in-progress", "Request in progress"),
     (TenantNotFound, 404, "not-found", "Tenant not found"),
+    (ApiKeyNotFound, 404, "not-found", "API key not found"),
+    (ScopeNotHeld, 403, "forbidden", "Forbidden"),
     (TenantConflict, 409, "conflict", "Conflict with the tenant's state"),
     (UnknownTier, 422, "validation", "Unknown tier"),
     (InvalidInput, 422, "validation", "Invalid request"),
     (RegistryUnavailable, 503, "unavailable", "Registry unavailable"),
+    (TokenKeysUnavailable, 503, "unavailable", "Token keys unavailable"),
+    # RFC 6585: 429 with Retry-After; 431 for header fields too large.
+    (RateLimited, 429, "rate-limited", "Too many requests"),
+    (HeadersTooLarge, 431, "headers-too-large", "Request header fields too large"),
     (CloudError, 502, "aws-error", "AWS request failed"),
 ]
 
@@ -73,6 +111,8 @@ def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Respons
             headers = {"Retry-After": "5"} if status == 503 else None
             if isinstance(exc, IdempotencyKeyInProgress):
                 headers = {"Retry-After": "1"}
+            if isinstance(exc, RateLimited):
+                headers = {**exc.headers, "Retry-After": str(exc.retry_after)}
             extra: dict[str, Any] = {"code": exc.code}
             if isinstance(exc, TenantConflict):
                 extra["tenant_status"] = exc.status
@@ -142,3 +182,14 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: http_error_handler,
     Exception: internal_error_handler,
 }
+
+
+def status_of(exc: BaseException) -> int:
+    """The status the handlers above answer ``exc`` with (for the access log)."""
+    if isinstance(exc, HTTPException):
+        return 422 if isinstance(exc, ValidationException) else exc.status_code
+    if isinstance(exc, DomainError):
+        for cls, status, _, _ in STATUS_TABLE:
+            if isinstance(exc, cls):
+                return status
+    return 500

@@ -1,4 +1,4 @@
-"""Bearer API-key authentication and per-route scope guards."""
+"""Bearer authentication (API keys, and JWTs when TENANTS_JWT_JWKS_URL is set) and per-route scope guards."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from service.apikeys import hash_key
+from service.jwt_auth import looks_like_jwt
 from service.principal import Principal
 
 # last_used_at is written at most this often per key, so reads stay free of writes.
@@ -24,6 +25,9 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthorizedException("send Authorization: Bearer <api key>")
         container = connection.app.state.container
+        if container.jwt is not None and looks_like_jwt(token.strip()):
+            principal = await container.jwt.verify(token.strip())
+            return AuthenticationResult(user=principal, auth=principal.id)
         record = await container.api_keys.find_by_hash(hash_key(token.strip()))
         now = container.clock.now()
         if record is None or record.revoked_at is not None or (record.expires_at and record.expires_at <= now):

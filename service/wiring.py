@@ -13,11 +13,12 @@ from typing import Any
 
 import structlog
 
-from adapters.aws.clients import AwsClients
-from adapters.aws.gateways import CognitoIdentityPoolGateway, CognitoUserPoolGateway, IamRoleGateway
+from adapters.aws.clients import AwsClients, EventHook
+from adapters.aws.gateways import CognitoIdentityPoolGateway, CognitoUserPoolGateway, IamRoleGateway, SecretsManagerGateway
 from adapters.aws.param_check import HOOK as STRICT_PARAMS_HOOK
 from adapters.registry.idempotency import IdempotencyStore
 from adapters.registry.sql import ApiKeyRecord, ApiKeyStore, SqlUnitOfWorkFactory, make_engine
+from domain.audit import ListTenantEvents, RecordAuditEvent
 from domain.provisioning import DeprovisionTenant, Gateways, ProvisioningSettings, ProvisionTenant
 from domain.sweep import SweepOrphans
 from domain.tenant import Cell, JobKind
@@ -26,6 +27,7 @@ from domain.usecases import DeleteTenant, GetTenant, ListTenants, OnboardTenant,
 from service import crash
 from service.apikeys import ALL_SCOPES, hash_key, public_prefix
 from service.idempotency import ExpiredKeyPurger
+from service.jwt_auth import JwksVerifier
 from service.logs import LogStepObserver
 from service.settings import Settings
 from service.tiers_file import load_tiers
@@ -44,6 +46,8 @@ class Container:
     settings: Settings
     tiers: dict[str, TierTemplate]
     clock: SystemClock = field(default_factory=SystemClock)
+    # Extra botocore event hooks for every AWS client, e.g. tests recording the calls made.
+    aws_event_hooks: list[EventHook] = field(default_factory=list)
     engine: Any = None
     uow: SqlUnitOfWorkFactory | None = None
     api_keys: ApiKeyStore | None = None
@@ -58,9 +62,12 @@ class Container:
     list_tenants: ListTenants | None = None
     delete_tenant: DeleteTenant | None = None
     retry_tenant: RetryTenant | None = None
+    record_event: RecordAuditEvent | None = None
+    tenant_events: ListTenantEvents | None = None
     provision: ProvisionTenant | None = None
     deprovision: DeprovisionTenant | None = None
     sweep: SweepOrphans | None = None
+    jwt: JwksVerifier | None = None  # set when TENANTS_JWT_JWKS_URL is
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Container:
@@ -83,7 +90,10 @@ class Container:
                 self.emulator.start()
                 endpoint = self.emulator.endpoint_url
                 log.info("emulator_started", endpoint=endpoint)
-            credentials = {"access_key_id": "testing", "secret_access_key": "testing"}
+            credentials = {
+                "access_key_id": s.emulator_access_key_id,
+                "secret_access_key": s.emulator_secret_access_key.get_secret_value(),
+            }
         self.aws = AwsClients(
             region=s.aws_region,
             endpoint_url=endpoint,
@@ -91,7 +101,9 @@ class Container:
             retry_mode=s.aws_retry_mode,
             connect_timeout=s.aws_connect_timeout_s,
             read_timeout=s.aws_read_timeout_s,
-            event_hooks=([STRICT_PARAMS_HOOK] if s.aws_strict_params else []) + crash.aws_hooks(s.test_crash_at),
+            event_hooks=([STRICT_PARAMS_HOOK] if s.aws_strict_params else [])
+            + crash.aws_hooks(s.test_crash_at)
+            + list(self.aws_event_hooks),
             **credentials,
         )
         await self.aws.start()
@@ -102,17 +114,23 @@ class Container:
             user_pools=CognitoUserPoolGateway(self.aws),
             identity_pools=CognitoIdentityPoolGateway(self.aws),
             iam=IamRoleGateway(self.aws),
+            secrets=SecretsManagerGateway(self.aws),
         )
-        prov = ProvisioningSettings(resource_prefix=s.resource_prefix, role_path=s.role_path)
+        prov = ProvisioningSettings(
+            resource_prefix=s.resource_prefix, role_path=s.role_path, permissions_boundary=s.role_permissions_boundary
+        )
         observer = crash.CrashingObserver(LogStepObserver(), s.test_crash_at)
         self.onboard = OnboardTenant(self.uow, self.tiers, self.clock, self.cell)
         self.get_tenant = GetTenant(self.uow)
         self.list_tenants = ListTenants(self.uow)
         self.delete_tenant = DeleteTenant(self.uow, self.clock)
         self.retry_tenant = RetryTenant(self.uow, self.tiers, self.clock)
+        self.record_event = RecordAuditEvent(self.uow)
+        self.tenant_events = ListTenantEvents(self.uow)
         self.provision = ProvisionTenant(self.uow, gateways, self.tiers, self.clock, prov, observer)
         self.deprovision = DeprovisionTenant(self.uow, gateways, self.tiers, self.clock, prov, observer)
         self.sweep = SweepOrphans(gateways, self.uow, self.cell, prov)
+        self.jwt = JwksVerifier.from_settings(s)
         if s.worker_enabled:
             self.worker = self.make_worker()
             self.worker.start()
@@ -160,6 +178,8 @@ class Container:
             await self.aws.close()
         if self.emulator is not None:
             self.emulator.stop()
+        if self.jwt is not None:
+            await self.jwt.aclose()
         if self.engine is not None:
             await self.engine.dispose()
 

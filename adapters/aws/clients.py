@@ -16,7 +16,7 @@ from botocore.config import Config
 
 from adapters.aws.errors import aws_call
 
-SERVICES = ("cognito-idp", "cognito-identity", "iam", "sts")
+SERVICES = ("cognito-idp", "cognito-identity", "iam", "sts", "secretsmanager")
 RetryMode = Literal["adaptive", "standard"]
 EventHook = tuple[str, Callable[..., Any]]
 

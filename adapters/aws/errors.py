@@ -26,7 +26,9 @@ from botocore.exceptions import (
 from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound
 
 NOT_FOUND_CODES = frozenset({"ResourceNotFoundException", "NoSuchEntity", "UserNotFoundException"})
-ALREADY_EXISTS_CODES = frozenset({"EntityAlreadyExists", "GroupExistsException", "UsernameExistsException"})
+ALREADY_EXISTS_CODES = frozenset(
+    {"EntityAlreadyExists", "GroupExistsException", "UsernameExistsException", "ResourceExistsException"}
+)
 RETRYABLE_CODES = frozenset(
     {
         "TooManyRequestsException",  # Cognito throttling, sent with HTTP 400

@@ -14,9 +14,9 @@ from typing import Any
 
 from adapters.aws.clients import AwsClients
 from adapters.aws.errors import aws_call
-from domain.errors import CloudError, CloudNotFound
+from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound, ResourceNotOwned
 from domain.naming import MANAGED_BY_VALUE, TAG_MANAGED_BY
-from domain.ports import CloudResource, IamGateway, IdentityPoolGateway, UserPoolGateway
+from domain.ports import CloudResource, IamGateway, IdentityPoolGateway, SecretStore, SecretText, UserPoolGateway
 from domain.tenant import Cell
 from domain.tiers import Group, TierTemplate
 
@@ -190,6 +190,18 @@ class CognitoUserPoolGateway(_CellClients, UserPoolGateway):
             PreventUserExistenceErrors="ENABLED" if app.prevent_user_existence_errors else "LEGACY",
         )
         return str(response["UserPoolClient"]["ClientId"])
+
+    async def client_secret(self, cell: Cell, *, pool_id: str, client_id: str) -> SecretText:
+        response = await aws_call(self._idp(cell), "DescribeUserPoolClient", UserPoolId=pool_id, ClientId=client_id)
+        value = response["UserPoolClient"].get("ClientSecret")
+        if not value:
+            raise CloudError(
+                "AppClientHasNoSecret",
+                f"app client {client_id} of user pool {pool_id} was created without a secret, but the tier asks "
+                "for one; a client's secret cannot be added later: delete the tenant and onboard it again",
+                operation="DescribeUserPoolClient",
+            )
+        return SecretText(value)
 
     async def create_group(self, cell: Cell, *, pool_id: str, group: Group) -> None:
         params: dict[str, Any] = {"UserPoolId": pool_id, "GroupName": group.name}
@@ -373,11 +385,22 @@ class IamRoleGateway(_CellClients, IamGateway):
             arn=role["Arn"],
             tags=tags,
             # botocore URL-decodes and parses IAM policy documents into dicts.
-            extra={"trust_policy": role.get("AssumeRolePolicyDocument")},
+            extra={
+                "trust_policy": role.get("AssumeRolePolicyDocument"),
+                "permissions_boundary": (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn"),
+            },
         )
 
     async def create_role(
-        self, cell: Cell, *, name: str, path: str, trust_policy: dict[str, Any], tags: dict[str, str], description: str
+        self,
+        cell: Cell,
+        *,
+        name: str,
+        path: str,
+        trust_policy: dict[str, Any],
+        tags: dict[str, str],
+        description: str,
+        permissions_boundary: str | None = None,
     ) -> CloudResource:
         params: dict[str, Any] = {
             "RoleName": name,
@@ -388,13 +411,22 @@ class IamRoleGateway(_CellClients, IamGateway):
         }
         if description:
             params["Description"] = description
+        if permissions_boundary:
+            params["PermissionsBoundary"] = permissions_boundary
         role = (await aws_call(self._iam(cell), "CreateRole", **params))["Role"]
         return CloudResource(
-            id=role["RoleName"], name=role["RoleName"], arn=role["Arn"], tags=dict(tags), extra={"trust_policy": trust_policy}
+            id=role["RoleName"],
+            name=role["RoleName"],
+            arn=role["Arn"],
+            tags=dict(tags),
+            extra={"trust_policy": trust_policy, "permissions_boundary": permissions_boundary},
         )
 
     async def update_trust_policy(self, cell: Cell, *, name: str, trust_policy: dict[str, Any]) -> None:
         await aws_call(self._iam(cell), "UpdateAssumeRolePolicy", RoleName=name, PolicyDocument=_policy_json(trust_policy))
+
+    async def set_permissions_boundary(self, cell: Cell, *, name: str, boundary_arn: str) -> None:
+        await aws_call(self._iam(cell), "PutRolePermissionsBoundary", RoleName=name, PermissionsBoundary=boundary_arn)
 
     async def put_role_policy(self, cell: Cell, *, role_name: str, policy_name: str, document: dict[str, Any]) -> None:
         await aws_call(
@@ -442,3 +474,77 @@ class IamRoleGateway(_CellClients, IamGateway):
             if not page.get("IsTruncated"):
                 return owned
             params["Marker"] = page["Marker"]
+
+
+class SecretsManagerGateway(_CellClients, SecretStore):
+    """AWS Secrets Manager: the app client secrets of tiers with confidential clients.
+
+    A secret value only passes through: CreateSecret or PutSecretValue sends it, nothing here
+    reads one back (the service needs no GetSecretValue permission), and a CloudResource names a
+    secret by ARN and tags only. The request checker (param_check) knows SecretString is
+    sensitive (botocore's model says so) and never prints it.
+    """
+
+    def _sm(self, cell: Cell) -> Any:
+        return self._client(cell, "secretsmanager")
+
+    @staticmethod
+    def _resource(secret: dict[str, Any], tags: dict[str, str] | None = None) -> CloudResource:
+        return CloudResource(
+            id=secret["ARN"],
+            name=secret["Name"],
+            arn=secret["ARN"],
+            tags={tag["Key"]: tag["Value"] for tag in secret.get("Tags") or []} if tags is None else dict(tags),
+            extra={"deleted": secret.get("DeletedDate") is not None},
+        )
+
+    async def find_secret(self, cell: Cell, *, name: str) -> CloudResource | None:
+        try:
+            secret = await aws_call(self._sm(cell), "DescribeSecret", SecretId=name)
+        except CloudNotFound:
+            return None
+        return self._resource(secret)
+
+    async def put_client_secret(
+        self, cell: Cell, *, name: str, secret_value: SecretText, tags: dict[str, str], description: str
+    ) -> CloudResource:
+        try:
+            # Names are unique per account and Region, so a retry after a lost response cannot
+            # create a second secret: it meets ResourceExistsException and adopts below.
+            created = await aws_call(
+                self._sm(cell),
+                "CreateSecret",
+                Name=name,
+                Description=description,
+                SecretString=secret_value.reveal(),
+                Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
+            )
+        except CloudAlreadyExists:
+            found = await self.find_secret(cell, name=name)
+            if found is None:
+                raise CloudError(
+                    "SecretVanished", f"secret {name} was deleted while being adopted", retryable=True, operation="DescribeSecret"
+                ) from None
+            if any(found.tags.get(key) != value for key, value in tags.items()):
+                raise ResourceNotOwned(
+                    f"a secret named {name!r} already exists and does not carry this tenant's ownership tags; "
+                    "it was not created by this service for this tenant and will not be adopted"
+                ) from None
+            await aws_call(self._sm(cell), "PutSecretValue", SecretId=found.id, SecretString=secret_value.reveal())
+            return found
+        return self._resource(created, tags)
+
+    async def delete_secret(self, cell: Cell, *, arn_or_name: str) -> None:
+        # No recovery window: teardown must leave nothing of the tenant behind, and a secret
+        # waiting out a 7-30 day window still holds its name (CreateSecret on it is refused).
+        await aws_call(self._sm(cell), "DeleteSecret", SecretId=arn_or_name, ForceDeleteWithoutRecovery=True)
+
+    async def list_owned_secrets(self, cell: Cell) -> list[CloudResource]:
+        owned: list[CloudResource] = []
+        # ListSecrets carries the tags; the filter only narrows the listing, _managed decides.
+        filters = [{"Key": "tag-key", "Values": [TAG_MANAGED_BY]}]
+        async for secret in _listed(self._sm(cell), "ListSecrets", "SecretList", Filters=filters):
+            resource = self._resource(secret)
+            if _managed(resource.tags):
+                owned.append(resource)
+        return owned

@@ -104,6 +104,12 @@ class ApiKeyStore:
                 row = (await conn.execute(select(api_keys).where(api_keys.c.key_hash == key_hash))).first()
         return None if row is None else _from_row(row)
 
+    async def get(self, key_id: str) -> ApiKeyRecord | None:
+        with translate_errors():
+            async with transaction(self._engine, write=False) as conn:
+                row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
+        return None if row is None else _from_row(row)
+
     async def touch(self, key_id: str, now: datetime, *, granularity_s: float = 60.0) -> None:
         """Record a use. Writes at most once per ``granularity_s`` per key, so authenticating a
         request does not cost a write (on SQLite, the database's write lock) every time."""

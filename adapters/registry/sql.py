@@ -25,14 +25,16 @@ from sqlalchemy.sql import Executable
 from adapters.registry.api_keys import ApiKeyRecord, ApiKeyStore
 from adapters.registry.engine import begin, make_engine, ping
 from adapters.registry.errors import all_errors_unavailable, translate_errors
-from adapters.registry.tables import jobs, tenants
+from adapters.registry.tables import audit_events, jobs, tenants
+from domain.audit import AuditEvent
 from domain.errors import TenantConflict, TenantNotFound
-from domain.ports import Job, JobQueue, TenantRepository, UnitOfWork, UnitOfWorkFactory
+from domain.ports import AuditLog, Job, JobQueue, TenantRepository, UnitOfWork, UnitOfWorkFactory
 from domain.tenant import Cell, JobKind, LastError, Tenant, TenantSpec, TenantStatus
 
 __all__ = [
     "ApiKeyRecord",
     "ApiKeyStore",
+    "SqlAuditLog",
     "SqlJobQueue",
     "SqlTenantRepository",
     "SqlUnitOfWork",
@@ -327,6 +329,47 @@ class SqlJobQueue(JobQueue):
         return int(result.scalar_one())
 
 
+# --- audit trail ----------------------------------------------------------------------------
+
+
+class SqlAuditLog(AuditLog):
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    async def add(self, event: AuditEvent) -> None:
+        stmt = insert(audit_events).values(
+            tenant_id=event.tenant_id,
+            at=event.at,
+            actor=event.actor,
+            action=event.action,
+            outcome=event.outcome,
+            detail=dict(event.detail),
+            request_id=event.request_id,
+        )
+        await self._tx.execute(stmt, write=True)
+
+    async def list_for_tenant(self, tenant_id: str, *, limit: int, after_id: int | None) -> builtins.list[AuditEvent]:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        stmt = select(audit_events).where(audit_events.c.tenant_id == tenant_id)
+        if after_id is not None:
+            stmt = stmt.where(audit_events.c.id > after_id)
+        result = await self._tx.execute(stmt.order_by(audit_events.c.id).limit(limit), write=False)
+        return [
+            AuditEvent(
+                id=m["id"],
+                tenant_id=m["tenant_id"],
+                at=m["at"],
+                actor=m["actor"],
+                action=m["action"],
+                outcome=m["outcome"],
+                detail=dict(m["detail"] or {}),
+                request_id=m["request_id"],
+            )
+            for m in (row._mapping for row in result)
+        ]
+
+
 # --- unit of work ---------------------------------------------------------------------------
 
 
@@ -336,6 +379,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     tenants: SqlTenantRepository
     jobs: SqlJobQueue
+    events: SqlAuditLog
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -349,6 +393,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._tx = Transaction(conn)
         self.tenants = SqlTenantRepository(self._tx)
         self.jobs = SqlJobQueue(self._tx)
+        self.events = SqlAuditLog(self._tx)
         return self
 
     async def __aexit__(

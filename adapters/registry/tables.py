@@ -150,7 +150,7 @@ api_keys = Table(
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
-    Column("api_key_id", String(40), primary_key=True),
+    Column("api_key_id", String(255), primary_key=True),  # a Principal id: API key id or "jwt:<iss>#<sub>"
     Column("key", String(255), primary_key=True),
     Column("fingerprint", String(64), nullable=False),
     Column("state", String(20), nullable=False),
@@ -163,4 +163,21 @@ idempotency_keys = Table(
     CheckConstraint(
         "state = 'in_flight' OR (response_status IS NOT NULL AND response_body IS NOT NULL)", name="response"
     ),
+)
+
+# The audit trail (domain/audit.py). No foreign key to tenants: events outlive anything done to
+# a tenant row, and a refused request about an unknown id (tenant_id may then be NULL) is kept too.
+# Pages of one tenant's events are read as WHERE tenant_id = ? AND id > ? ORDER BY id.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(40), nullable=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor", Text(), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("detail", _json(), nullable=False, server_default=text("'{}'")),
+    Column("request_id", String(64), nullable=True),
+    Index(None, "tenant_id", "id"),
 )

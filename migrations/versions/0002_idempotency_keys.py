@@ -26,7 +26,7 @@ _json = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=Tr
 def upgrade() -> None:
     op.create_table(
         "idempotency_keys",
-        sa.Column("api_key_id", sa.String(40), nullable=False),
+        sa.Column("api_key_id", sa.String(255), nullable=False),
         sa.Column("key", sa.String(255), nullable=False),
         sa.Column("fingerprint", sa.String(64), nullable=False),
         sa.Column("state", sa.String(20), nullable=False),

@@ -145,6 +145,27 @@ def test_onboard_sign_in_exchange_credentials_and_tear_down(service: dict[str, A
     with pytest.raises(idp.exceptions.ResourceNotFoundException):
         idp.describe_user_pool(UserPoolId=res["user_pool_id"])
 
+    # A premium tenant has a confidential app client: its secret goes to Secrets Manager only.
+    premium_id = unique_id("e2e")
+    with httpx.Client(base_url=service["url"], headers=headers, timeout=60) as http:
+        premium = http.post(
+            "/v1/tenants",
+            json={"tenant_id": premium_id, "tier": "premium", "display_name": "E2E Premium"},
+            headers={"Prefer": "wait=30"},
+        )
+        assert premium.status_code == 201 and premium.json()["status"] == "active", premium.text
+        pres = premium.json()["resources"]
+        client_secret = idp.describe_user_pool_client(UserPoolId=pres["user_pool_id"], ClientId=pres["app_client_id"])[
+            "UserPoolClient"
+        ]["ClientSecret"]
+        secrets = boto("secretsmanager", emulator_endpoint)
+        assert secrets.get_secret_value(SecretId=pres["app_client_secret_arn"])["SecretString"] == client_secret
+        assert client_secret not in premium.text
+        gone = http.delete(f"/v1/tenants/{premium_id}", headers={"Prefer": "wait=30"})
+        assert gone.status_code == 200 and gone.json()["status"] == "deleted", gone.text
+    with pytest.raises(secrets.exceptions.ResourceNotFoundException):
+        secrets.describe_secret(SecretId=pres["app_client_secret_arn"])
+
     # Logs: JSON lines with request id, tenant id, step and duration, and no secret of this run.
     text = service["log"].read_text()
     events = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
@@ -152,7 +173,9 @@ def test_onboard_sign_in_exchange_credentials_and_tear_down(service: dict[str, A
     assert {e["step"] for e in steps} >= {"user_pool", "app_client", "identity_pool", "auth_role", "identity_pool_roles"}
     assert all(isinstance(e["duration_ms"], float | int) for e in steps)
     assert any(e.get("event") == "request" and e.get("request_id") and e.get("tenant_id") == tenant_id for e in events)
-    for secret in (API_KEY, PASSWORD, id_token, tokens["AccessToken"], tokens["RefreshToken"], credentials["SecretKey"]):
+    assert any(e.get("event") == "step_finished" and e.get("step") == "client_secret" for e in events)
+    created_secrets = (API_KEY, PASSWORD, id_token, tokens["AccessToken"], tokens["RefreshToken"], credentials["SecretKey"])
+    for secret in (*created_secrets, client_secret):
         assert secret not in text
 
 

@@ -30,7 +30,9 @@ def make_app(tmp: Path, endpoint: str, database_url: str, **overrides: Any) -> A
         resource_prefix=PREFIX,
         poll_interval_s=0.05,
         var_dir=tmp,
-        **overrides,
+        # These tests poll and fire concurrent requests with one key; tests/integration/test_limits.py
+        # covers the limits themselves.
+        **{"rate_limit_per_s": 10_000.0, "rate_limit_burst": 10_000, **overrides},
     )
 
 

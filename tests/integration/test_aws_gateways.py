@@ -459,3 +459,26 @@ async def test_unreachable_endpoint_is_a_retryable_cloud_error() -> None:
     assert "testing" not in caught.value.message
     assert not isinstance(caught.value, CloudNotFound)
     assert time.monotonic() - started < 5
+
+
+async def test_role_permissions_boundary_is_set_reported_and_replaced(iam: IamRoleGateway, cell: Cell) -> None:
+    boundary = f"arn:aws:iam::{cell.account_id}:policy/tenant-roles-boundary"
+    other = f"arn:aws:iam::{cell.account_id}:policy/boundaries/stricter"
+    tenant = unique()
+    bounded = await iam.create_role(
+        cell, name=f"tp-{tenant}-auth", path="/tenants/", trust_policy={}, tags=ownership_tags(tenant),
+        description="", permissions_boundary=boundary,
+    )
+    assert bounded.extra["permissions_boundary"] == boundary
+    found = await iam.get_role(cell, name=f"tp-{tenant}-auth")
+    assert found is not None and found.extra["permissions_boundary"] == boundary
+
+    await iam.set_permissions_boundary(cell, name=f"tp-{tenant}-auth", boundary_arn=other)
+    found = await iam.get_role(cell, name=f"tp-{tenant}-auth")
+    assert found is not None and found.extra["permissions_boundary"] == other
+
+    await iam.create_role(cell, name=f"tp-{tenant}-unauth", path="/tenants/", trust_policy={}, tags={}, description="")
+    unbounded = await iam.get_role(cell, name=f"tp-{tenant}-unauth")
+    assert unbounded is not None and unbounded.extra["permissions_boundary"] is None
+    with pytest.raises(CloudNotFound):
+        await iam.set_permissions_boundary(cell, name=unique("absent"), boundary_arn=boundary)

@@ -130,7 +130,8 @@ def test_serve_refuses_a_tier_without_authenticated_policy(workdir: Path) -> Non
     tiers = workdir / "tiers.toml"
     tiers.write_text(
         '[tiers.fine]\ndescription = "Has a role policy"\n'
-        '[[tiers.fine.authenticated_policy]]\nEffect = "Allow"\nAction = ["s3:GetObject"]\nResource = ["*"]\n'
+        '[[tiers.fine.authenticated_policy]]\nEffect = "Allow"\nAction = ["s3:GetObject"]\n'
+        'Resource = ["arn:aws:s3:::data/{{tenant_id}}/*"]\n'
         '[tiers.lonely]\ndescription = "No role policy"\nmfa = "OFF"\n'
     )
     code, _, err, elapsed = run(["serve"], workdir, serve_env(workdir, TENANTS_TIERS_FILE=str(tiers)))

@@ -20,19 +20,20 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 WAIT = {"Prefer": "wait=30"}
 AWS_CODE = "MalformedPolicyDocument"
 
-# One tier whose role policy passes the template checks (placeholders, shape) but that IAM rejects
-# at PutRolePolicy: a Resource that is neither an ARN nor "*". Real IAM and moto both answer
-# MalformedPolicyDocument ("Resource not-an-arn must be in ARN format or \"*\".").
+# One tier whose role policy passes the template checks (placeholders, tenant-scoped ARNs) but
+# that IAM rejects at PutRolePolicy: an action without its service prefix. Real IAM and moto both
+# answer MalformedPolicyDocument ("Actions/Conditions must be prefaced by a vendor, e.g., iam,
+# sdb, ec2, etc.").
 BROKEN_TIERS = """
 [tiers.broken]
 description = "A role policy IAM rejects"
 mfa = "OFF"
 
 [[tiers.broken.authenticated_policy]]
-Sid = "NotAnArn"
+Sid = "NoVendor"
 Effect = "Allow"
-Action = ["s3:GetObject"]
-Resource = ["not-an-arn"]
+Action = ["GetObject"]
+Resource = ["arn:{{partition}}:s3:::data/{{tenant_id}}/*"]
 """
 
 

@@ -95,7 +95,12 @@ def test_every_v1_route_is_documented(built: str) -> None:
         ("GET", "/v1/tenants/{tenant_id}"),
         ("DELETE", "/v1/tenants/{tenant_id}"),
         ("POST", "/v1/tenants/{tenant_id}/retry"),
+        ("GET", "/v1/tenants/{tenant_id}/events"),
         ("GET", "/v1/tiers"),
+        ("POST", "/v1/keys"),
+        ("GET", "/v1/keys"),
+        ("GET", "/v1/keys/{key_id}"),
+        ("DELETE", "/v1/keys/{key_id}"),
     }
     for method, path, op in ops:
         where = f"{method} {path}"
@@ -104,7 +109,7 @@ def test_every_v1_route_is_documented(built: str) -> None:
         assert {"bearer": []} in op.get("security", []), f"{where}: not marked as needing the bearer API key"
         responses = op["responses"]
         expected = {"401", "403"}
-        if "{tenant_id}" in path:
+        if "{tenant_id}" in path or "{key_id}" in path:
             expected.add("404")
         if "requestBody" in op or any(p["in"] == "query" for p in op.get("parameters", [])):
             expected.add("422")

@@ -389,6 +389,8 @@ async def test_api_key_store(engine: AsyncEngine) -> None:
     assert await store.revoke("key_unknown", revoked_at) is False
     found = await store.find_by_hash(hash_key(secret))
     assert found is not None and found.revoked_at == revoked_at and not found.is_active(revoked_at)
+    assert await store.get(record.id) == found
+    assert await store.get("key_unknown") is None
     # Re-registering at the next start-up does not bring a revoked key back.
     again = await store.ensure(record)
     assert again.revoked_at == revoked_at
@@ -411,7 +413,7 @@ async def _tables(url: str) -> set[str]:
 
 
 async def test_migration_stairway(empty_database_url: str) -> None:
-    app_tables = {"tenants", "jobs", "api_keys", "idempotency_keys"}
+    app_tables = {"tenants", "jobs", "api_keys", "idempotency_keys", "audit_events"}
     assert await current_revision(empty_database_url) is None
     await upgrade(empty_database_url)
     assert await current_revision(empty_database_url) == head_revision() is not None

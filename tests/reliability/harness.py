@@ -129,6 +129,9 @@ class Service:
             TENANTS_VAR_DIR=str(self.workdir / "var"),
             TENANTS_POLL_INTERVAL_S="0.1",
             TENANTS_LEASE_SECONDS="1",
+            # Fault and concurrency runs poll many tenants with one key; the limits have their own tests.
+            TENANTS_RATE_LIMIT_PER_S="10000",
+            TENANTS_RATE_LIMIT_BURST="10000",
         )
         if self.crash_at:
             env["TENANTS_TEST_CRASH_AT"] = self.crash_at

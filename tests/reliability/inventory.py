@@ -19,9 +19,10 @@ class Owned:
     groups: int = 0
     users: int = 0
     domains: list[str] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)  # Secrets Manager ARNs
 
     def empty(self) -> bool:
-        return not (self.user_pools or self.identity_pools or self.roles or self.domains)
+        return not (self.user_pools or self.identity_pools or self.roles or self.domains or self.secrets)
 
 
 def owned_inventory(endpoint: str) -> dict[str, Owned]:
@@ -52,6 +53,12 @@ def owned_inventory(endpoint: str) -> dict[str, Owned]:
             tenant = _tenant(tags)
             if tenant is not None:
                 found[tenant].roles.append(role["Arn"])
+    secrets = boto("secretsmanager", endpoint)
+    for page in secrets.get_paginator("list_secrets").paginate():
+        for secret in page["SecretList"]:
+            tenant = _tenant({t["Key"]: t["Value"] for t in secret.get("Tags") or []})
+            if tenant is not None:
+                found[tenant].secrets.append(secret["ARN"])
     return dict(found)
 
 
@@ -70,3 +77,7 @@ def assert_exactly_recorded(owned: Owned, tenant: dict[str, Any], *, tier: str =
     if tier == "premium":
         assert owned.groups == 4 and owned.users == 1, owned
         assert len(owned.domains) == 1 and res["hosted_ui_domain"].startswith(owned.domains[0] + "."), (owned, res)
+        # premium's confidential app client: exactly one secret, the one recorded.
+        assert owned.secrets == [res["app_client_secret_arn"]], (owned, res)
+    else:
+        assert owned.secrets == [], owned

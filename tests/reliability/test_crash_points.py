@@ -36,6 +36,7 @@ PROVISION_POINTS = [
             "CreateRole",
             "PutRolePolicy",
             "SetIdentityPoolRoles",
+            "CreateSecret",
         )
     ),
     *(
@@ -53,17 +54,33 @@ PROVISION_POINTS = [
             "unauth_role",
             "unauth_role_policy",
             "identity_pool_roles",
+            "client_secret",
         )
     ),
 ]
 TEARDOWN_POINTS = [
     *(
         f"after-call:{op}"
-        for op in ("DeleteRolePolicy", "DeleteRole", "DeleteIdentityPool", "DeleteUserPoolDomain", "UpdateUserPool", "DeleteUserPool")
+        for op in (
+            "DeleteRolePolicy",
+            "DeleteRole",
+            "DeleteIdentityPool",
+            "DeleteUserPoolDomain",
+            "UpdateUserPool",
+            "DeleteUserPool",
+            "DeleteSecret",
+        )
     ),
     *(
         f"step:{step}"
-        for step in ("delete_auth_role", "delete_unauth_role", "delete_identity_pool", "delete_hosted_ui_domain", "delete_user_pool")
+        for step in (
+            "delete_auth_role",
+            "delete_unauth_role",
+            "delete_identity_pool",
+            "delete_hosted_ui_domain",
+            "delete_user_pool",
+            "delete_client_secret",
+        )
     ),
 ]
 BODY = {"tier": "premium", "display_name": "Crash Corp", "admin_email": "admin@crash.example"}

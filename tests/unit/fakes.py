@@ -13,16 +13,25 @@ import json
 import re
 import tomllib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound, TenantConflict
-from domain.naming import MANAGED_BY_VALUE, TAG_MANAGED_BY, is_valid_iam_path, is_valid_prefix_domain, is_valid_role_name
-from domain.ports import CloudResource, Job
+from domain.audit import AuditEvent
+from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound, ResourceNotOwned, TenantConflict
+from domain.naming import (
+    MANAGED_BY_VALUE,
+    TAG_MANAGED_BY,
+    is_valid_iam_path,
+    is_valid_iam_policy_arn,
+    is_valid_prefix_domain,
+    is_valid_role_name,
+    is_valid_secret_name,
+)
+from domain.ports import CloudResource, Job, SecretText
 from domain.provisioning import DeprovisionTenant, Gateways, ProvisioningSettings, ProvisionTenant
 from domain.tenant import Cell, JobKind, Tenant, TenantSpec
 from domain.tiers import Group, TierTemplate, parse_tiers
@@ -103,8 +112,10 @@ class InMemoryRegistry:
     def __init__(self) -> None:
         self.tenants: dict[str, Tenant] = {}
         self.jobs: dict[int, JobRow] = {}
+        self.events: list[AuditEvent] = []  # committed, in id order
         self.commits = 0
         self._job_seq = 0
+        self._event_seq = 0
         # method name -> callables run before that repository/queue/uow method (may raise).
         self._hooks: dict[str, list[Callable[[], None]]] = {}
 
@@ -131,6 +142,14 @@ class InMemoryRegistry:
     def next_job_id(self) -> int:
         self._job_seq += 1
         return self._job_seq
+
+    def next_event_id(self) -> int:  # like a sequence: a rolled-back event leaves a gap
+        self._event_seq += 1
+        return self._event_seq
+
+    def events_of(self, tenant_id: str) -> list[AuditEvent]:
+        """The committed audit events of a tenant, oldest first."""
+        return [e for e in self.events if e.tenant_id == tenant_id]
 
     def tenant(self, tenant_id: str) -> Tenant | None:
         """The committed tenant (a copy)."""
@@ -280,6 +299,23 @@ class InMemoryJobQueue:
         return sum(1 for r in self._rows() if r.state == "pending")
 
 
+class InMemoryAuditLog:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    async def add(self, event: AuditEvent) -> None:
+        self._uow.check_open()
+        self._uow.registry._run_hooks("add_event")
+        staged = replace(event, id=self._uow.registry.next_event_id(), detail=copy.deepcopy(event.detail))
+        self._uow.staged_events.append(staged)
+
+    async def list_for_tenant(self, tenant_id: str, *, limit: int, after_id: int | None) -> list[AuditEvent]:
+        self._uow.check_open()
+        events = [*self._uow.registry.events, *self._uow.staged_events]
+        found = [e for e in events if e.tenant_id == tenant_id and (after_id is None or (e.id or 0) > after_id)]
+        return found[:limit]
+
+
 def _job_of(row: JobRow) -> Job:
     assert row.lease_owner is not None and row.lease_expires_at is not None
     return Job(
@@ -298,8 +334,10 @@ class InMemoryUnitOfWork:
         self.staged_tenants: dict[str, Tenant] = {}
         self.new_tenants: set[str] = set()
         self.staged_jobs: dict[int, JobRow] = {}
+        self.staged_events: list[AuditEvent] = []
         self.tenants = InMemoryTenantRepository(self)
         self.jobs = InMemoryJobQueue(self)
+        self.events = InMemoryAuditLog(self)
         self._open = False
         self.committed = False
 
@@ -324,19 +362,23 @@ class InMemoryUnitOfWork:
             if tenant_id in self.registry.tenants:  # the unique constraint, checked at commit
                 self.staged_tenants.clear()
                 self.staged_jobs.clear()
+                self.staged_events.clear()
                 self.new_tenants.clear()
                 raise TenantConflict(f"tenant {tenant_id!r} already exists")
         self.registry.tenants.update(self.staged_tenants)
         self.registry.jobs.update(self.staged_jobs)
+        self.registry.events.extend(self.staged_events)
         self.registry.commits += 1
         self.staged_tenants = {}
         self.staged_jobs = {}
+        self.staged_events = []
         self.new_tenants = set()
         self.committed = True
 
     async def rollback(self) -> None:
         self.staged_tenants = {}
         self.staged_jobs = {}
+        self.staged_events = []
         self.new_tenants = set()
 
 
@@ -396,6 +438,21 @@ class FakeRole:
     trust_policy: dict[str, Any]
     description: str
     inline_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    permissions_boundary: str | None = None
+
+
+@dataclass
+class FakeSecret:
+    name: str
+    arn: str
+    cell: Cell
+    tags: dict[str, str]
+    description: str
+    versions: list[str]  # every value stored, oldest first; the last is AWSCURRENT
+
+    @property
+    def value(self) -> str:
+        return self.versions[-1]
 
 
 @dataclass(frozen=True)
@@ -440,6 +497,7 @@ class FakeCloud:
         self.identity_pools: dict[str, FakeIdentityPool] = {}
         self.roles: dict[tuple[str, str], FakeRole] = {}  # (account, lower-case name) -> role
         self.domains: dict[tuple[str, str], str] = {}  # (region, prefix domain) -> pool id
+        self.secrets: dict[str, FakeSecret] = {}  # ARN -> Secrets Manager secret
         self.calls: list[Call] = []
         self._counts: dict[str, int] = {}
         self._faults: list[_Fault] = []
@@ -491,7 +549,7 @@ class FakeCloud:
         return [c.method for c in self.calls]
 
     def is_empty(self) -> bool:
-        return not (self.user_pools or self.identity_pools or self.roles or self.domains)
+        return not (self.user_pools or self.identity_pools or self.roles or self.domains or self.secrets)
 
     def role(self, name: str, account_id: str = CELL.account_id) -> FakeRole | None:
         return self.roles.get((account_id, name.lower()))
@@ -529,6 +587,12 @@ class FakeCloud:
         )
         self.roles[(cell.account_id, name.lower())] = role
         return role
+
+    def seed_secret(self, name: str, value: str, *, tags: dict[str, str] | None = None, cell: Cell = CELL) -> FakeSecret:
+        return self._new_secret(cell, name, value, tags or {}, "seeded")
+
+    def secret_named(self, name: str, cell: Cell = CELL) -> FakeSecret | None:
+        return self._secret_by(cell, name)
 
     def take_domain(self, domain: str, *, region: str = CELL.region, owner: str = "us-east-1_SomeoneElse") -> None:
         """A prefix domain held by another AWS customer's pool."""
@@ -663,8 +727,20 @@ class FakeCloud:
             "explicit_auth_flows": tuple(template.app_client.explicit_auth_flows),
             "generate_secret": template.app_client.generate_secret,
         }
+        if template.app_client.generate_secret:
+            pool.clients[client_id]["secret"] = f"fake-client-secret-{self._next():08d}-{'s' * 30}"
         self._exit(fault)
         return client_id
+
+    async def client_secret(self, cell: Cell, *, pool_id: str, client_id: str) -> SecretText:
+        fault = await self._enter("client_secret", cell=cell, pool_id=pool_id, client_id=client_id)
+        client = self._pool(cell, pool_id).clients.get(client_id)
+        if client is None:
+            raise CloudNotFound("ResourceNotFoundException", f"Client {client_id} does not exist.")
+        if not client.get("secret"):
+            raise CloudError("AppClientHasNoSecret", f"app client {client_id} has no secret")
+        self._exit(fault)
+        return SecretText(client["secret"])
 
     async def create_group(self, cell: Cell, *, pool_id: str, group: Group) -> None:
         fault = await self._enter("create_group", cell=cell, pool_id=pool_id, group=group.name)
@@ -846,7 +922,7 @@ class FakeCloud:
     def _role_resource(role: FakeRole) -> CloudResource:
         return CloudResource(
             id=role.name, name=role.name, arn=role.arn, tags=dict(role.tags),
-            extra={"trust_policy": copy.deepcopy(role.trust_policy)},
+            extra={"trust_policy": copy.deepcopy(role.trust_policy), "permissions_boundary": role.permissions_boundary},
         )
 
     async def get_role(self, cell: Cell, *, name: str) -> CloudResource | None:
@@ -856,11 +932,15 @@ class FakeCloud:
         return self._role_resource(role) if role else None
 
     async def create_role(
-        self, cell: Cell, *, name: str, path: str, trust_policy: dict[str, Any], tags: dict[str, str], description: str
+        self, cell: Cell, *, name: str, path: str, trust_policy: dict[str, Any], tags: dict[str, str], description: str,
+        permissions_boundary: str | None = None,
     ) -> CloudResource:
         fault = await self._enter(
-            "create_role", cell=cell, name=name, path=path, trust_policy=trust_policy, tags=tags, description=description
+            "create_role", cell=cell, name=name, path=path, trust_policy=trust_policy, tags=tags, description=description,
+            permissions_boundary=permissions_boundary,
         )
+        if permissions_boundary is not None and not is_valid_iam_policy_arn(permissions_boundary):
+            raise CloudError("ValidationError", f"{permissions_boundary!r} is not a policy ARN")
         if not is_valid_role_name(name):
             raise CloudError("ValidationError", f"role name {name!r} breaks IAM's rules")
         if not is_valid_iam_path(path):
@@ -878,10 +958,18 @@ class FakeCloud:
             tags=dict(tags),
             trust_policy=copy.deepcopy(trust_policy),
             description=description,
+            permissions_boundary=permissions_boundary,
         )
         self.roles[(cell.account_id, name.lower())] = role
         self._exit(fault)
         return self._role_resource(role)
+
+    async def set_permissions_boundary(self, cell: Cell, *, name: str, boundary_arn: str) -> None:
+        fault = await self._enter("set_permissions_boundary", cell=cell, name=name, boundary_arn=boundary_arn)
+        if not is_valid_iam_policy_arn(boundary_arn):
+            raise CloudError("ValidationError", f"{boundary_arn!r} is not a policy ARN")
+        self._role(cell, name).permissions_boundary = boundary_arn
+        self._exit(fault)
 
     async def update_trust_policy(self, cell: Cell, *, name: str, trust_policy: dict[str, Any]) -> None:
         fault = await self._enter("update_trust_policy", cell=cell, name=name, trust_policy=trust_policy)
@@ -934,6 +1022,72 @@ class FakeCloud:
             if r.account_id == cell.account_id
             and r.path.startswith(path_prefix)
             and r.tags.get(TAG_MANAGED_BY) == MANAGED_BY_VALUE
+        ]
+        self._exit(fault)
+        return owned
+
+
+    # -- SecretStore ------------------------------------------------------------------------------
+
+    def _new_secret(self, cell: Cell, name: str, value: str, tags: dict[str, str], description: str) -> FakeSecret:
+        if not is_valid_secret_name(name):
+            raise CloudError("ValidationException", f"secret name {name!r} breaks Secrets Manager's rules")
+        if not 1 <= len(value) <= 65_536 or len(description) > 2048:
+            raise CloudError("ValidationException", "secret value or description out of bounds")
+        arn = f"arn:aws:secretsmanager:{cell.region}:{cell.account_id}:secret:{name}-{self._next():06d}"
+        secret = FakeSecret(name=name, arn=arn, cell=cell, tags=dict(tags), description=description, versions=[value])
+        self.secrets[arn] = secret
+        return secret
+
+    def _secret_by(self, cell: Cell, name_or_arn: str) -> FakeSecret | None:
+        return next(
+            (s for s in self.secrets.values() if s.cell == cell and name_or_arn in (s.name, s.arn)), None
+        )
+
+    @staticmethod
+    def _secret_resource(secret: FakeSecret) -> CloudResource:
+        # Never the value: a CloudResource describes a secret by name, ARN and tags.
+        return CloudResource(id=secret.arn, name=secret.name, arn=secret.arn, tags=dict(secret.tags), extra={"deleted": False})
+
+    async def find_secret(self, cell: Cell, *, name: str) -> CloudResource | None:
+        fault = await self._enter("find_secret", cell=cell, name=name)
+        found = self._secret_by(cell, name)
+        self._exit(fault)
+        return self._secret_resource(found) if found else None
+
+    async def put_client_secret(
+        self, cell: Cell, *, name: str, secret_value: SecretText, tags: dict[str, str], description: str
+    ) -> CloudResource:
+        fault = await self._enter(
+            "put_client_secret", cell=cell, name=name, secret_value=secret_value, tags=tags, description=description
+        )
+        if not isinstance(secret_value, SecretText):
+            raise AssertionError("a secret value travels as SecretText, never as a bare string")
+        existing = self._secret_by(cell, name)
+        if existing is None:
+            secret = self._new_secret(cell, name, secret_value.reveal(), tags, description)
+        else:  # CreateSecret said ResourceExistsException: adopt ours, refuse anyone else's
+            if any(existing.tags.get(k) != v for k, v in tags.items()):
+                raise ResourceNotOwned(f"a secret named {name!r} already exists and is not this tenant's")
+            existing.versions.append(secret_value.reveal())
+            secret = existing
+        self._exit(fault)
+        return self._secret_resource(secret)
+
+    async def delete_secret(self, cell: Cell, *, arn_or_name: str) -> None:
+        fault = await self._enter("delete_secret", cell=cell, arn_or_name=arn_or_name)
+        found = self._secret_by(cell, arn_or_name)
+        if found is None:
+            raise CloudNotFound("ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
+        del self.secrets[found.arn]
+        self._exit(fault)
+
+    async def list_owned_secrets(self, cell: Cell) -> list[CloudResource]:
+        fault = await self._enter("list_owned_secrets", cell=cell)
+        owned = [
+            self._secret_resource(s)
+            for s in self.secrets.values()
+            if s.cell == cell and s.tags.get(TAG_MANAGED_BY) == MANAGED_BY_VALUE
         ]
         self._exit(fault)
         return owned
@@ -995,7 +1149,7 @@ class World:
         # failure is recorded and resumed, which in-run retries would hide.
         self.settings = settings or ProvisioningSettings(step_attempts=1, step_backoff_s=0.0)
         self.cell = cell
-        gateways = Gateways(user_pools=self.cloud, identity_pools=self.cloud, iam=self.cloud)
+        gateways = Gateways(user_pools=self.cloud, identity_pools=self.cloud, iam=self.cloud, secrets=self.cloud)
         args = (self.registry, gateways, self.tiers, self.clock, self.settings, self.observer)
         self.provision = ProvisionTenant(*args)
         self.deprovision = DeprovisionTenant(*args)

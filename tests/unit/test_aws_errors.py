@@ -9,10 +9,10 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError, ReadTimeoutError
 
 from adapters.aws.errors import translate, translated
-from adapters.aws.gateways import CognitoIdentityPoolGateway, CognitoUserPoolGateway, IamRoleGateway
+from adapters.aws.gateways import CognitoIdentityPoolGateway, CognitoUserPoolGateway, IamRoleGateway, SecretsManagerGateway
 from adapters.aws.param_check import AwsParamViolation
 from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound
-from domain.ports import IamGateway, IdentityPoolGateway, UserPoolGateway
+from domain.ports import IamGateway, IdentityPoolGateway, SecretStore, UserPoolGateway
 
 
 def client_error(code: str, message: str = "boom", status: int = 400, operation: str = "CreateRole") -> ClientError:
@@ -26,7 +26,9 @@ def test_not_found_codes(code: str) -> None:
     assert isinstance(error, CloudNotFound) and error.code == code and not error.retryable
 
 
-@pytest.mark.parametrize("code", ["EntityAlreadyExists", "GroupExistsException", "UsernameExistsException"])
+@pytest.mark.parametrize(
+    "code", ["EntityAlreadyExists", "GroupExistsException", "UsernameExistsException", "ResourceExistsException"]
+)
 def test_already_exists_codes(code: str) -> None:
     error = translate(client_error(code, status=409))
     assert isinstance(error, CloudAlreadyExists) and error.code == code
@@ -87,7 +89,12 @@ def test_translated_chains_the_original() -> None:
 
 @pytest.mark.parametrize(
     ("port", "gateway"),
-    [(UserPoolGateway, CognitoUserPoolGateway), (IdentityPoolGateway, CognitoIdentityPoolGateway), (IamGateway, IamRoleGateway)],
+    [
+        (UserPoolGateway, CognitoUserPoolGateway),
+        (IdentityPoolGateway, CognitoIdentityPoolGateway),
+        (IamGateway, IamRoleGateway),
+        (SecretStore, SecretsManagerGateway),
+    ],
 )
 def test_gateways_implement_every_port_method(port: type, gateway: type) -> None:
     # Subclassing a Protocol inherits its stub bodies: a forgotten method would silently return None.

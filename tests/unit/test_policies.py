@@ -139,11 +139,9 @@ def _shape(value: Any) -> Any:
     "tenant_id",
     [
         "acme",
-        'evil", "Resource": "*',
-        "*",
-        "a\"}]},{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*",
-        "{{account_id}}",
-        "\\1 \\g<0> $1",
+        'evil", "Resource": "arn:aws:s3:::other',
+        'a"]], "Effect": "Allow", "Resource": ["arn:aws:s3:::x',
+        "\\1 \\g<0>",
         "x\ny",
     ],
 )
@@ -161,3 +159,34 @@ def test_a_tenant_id_cannot_escape_its_string(tenant_id: str) -> None:
         assert all(r != "*" for r in stmt["Resource"])
     # The value lands verbatim: it is neither re-expanded nor treated as a regex replacement.
     assert f"saas-tenant-data/{tenant_id}/" in doc["Statement"][0]["Resource"][0]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("tenant_id", "*"),
+        ("tenant_id", 'evil", "Resource": "*'),
+        ("tenant_id", "acme?"),
+        ("tenant_id", "{{account_id}}"),
+        ("tenant_id", "${aws:username}"),
+        ("tenant_id", "\\1 \\g<0> $1"),
+        ("user_pool_id", "eu-west-1_*"),
+        ("identity_pool_id", "*"),
+        ("region", "*"),
+        ("account_id", "*"),
+    ],
+)
+def test_a_value_that_could_widen_a_statement_is_refused(name: str, value: str) -> None:
+    premium = shipped_tiers()["premium"]
+    with pytest.raises(ValueError, match=name):
+        render_role_policy(premium.authenticated_policy, values(**{name: value}))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("partition", "arn"), ("partition", "aws-evil"), ("region", "x:y"), ("region", ""), ("account_id", ""), ("account_id", "1:2")],
+)
+def test_a_value_that_breaks_the_arn_shape_is_refused(name: str, value: str) -> None:
+    premium = shipped_tiers()["premium"]
+    with pytest.raises(ValueError, match=name):
+        render_role_policy(premium.authenticated_policy, values(**{name: value}))

@@ -37,7 +37,13 @@ BASE_OUTPUTS = {
     "authenticated_role_arn",
     "authenticated_role_name",
 }
-PREMIUM_EXTRA = {"hosted_ui_domain_prefix", "hosted_ui_domain", "unauthenticated_role_arn", "unauthenticated_role_name"}
+PREMIUM_EXTRA = {
+    "hosted_ui_domain_prefix",
+    "hosted_ui_domain",
+    "unauthenticated_role_arn",
+    "unauthenticated_role_name",
+    "app_client_secret_arn",  # premium's app client is confidential
+}
 
 
 def quota_error() -> CloudError:

@@ -14,11 +14,11 @@ from domain.sweep import SweepOrphans, SweepReport
 from domain.tenant import TenantSpec, TenantStatus
 from tests.unit.fakes import CELL, World
 
-LISTING = {"list_owned_user_pools", "list_owned_identity_pools", "list_owned_roles"}
+LISTING = {"list_owned_user_pools", "list_owned_identity_pools", "list_owned_roles", "list_owned_secrets"}
 
 
 def sweeper(world: World) -> SweepOrphans:
-    gateways = Gateways(user_pools=world.cloud, identity_pools=world.cloud, iam=world.cloud)
+    gateways = Gateways(user_pools=world.cloud, identity_pools=world.cloud, iam=world.cloud, secrets=world.cloud)
     return SweepOrphans(gateways, world.registry, CELL, world.settings)
 
 
@@ -44,7 +44,7 @@ def entries(report: SweepReport) -> dict[tuple[str, str], tuple[str | None, str,
 
 def snapshot(world: World) -> Any:
     c = world.cloud
-    return copy.deepcopy((c.user_pools, c.identity_pools, c.roles, c.domains))
+    return copy.deepcopy((c.user_pools, c.identity_pools, c.roles, c.domains, c.secrets))
 
 
 def mark(world: World, tenant_id: str, status: TenantStatus) -> None:
@@ -86,8 +86,9 @@ async def test_resources_of_a_deleted_tenant_are_orphans_and_apply_deletes_them_
         ("iam_role", "deleted"),
         ("identity_pool", "deleted"),
         ("user_pool", "deleted"),
+        ("secret", "deleted"),  # premium's app client secret
     }
-    assert len(report.entries) == 4  # two roles
+    assert len(report.entries) == 5  # two roles
     assert all("is deleted" in e.reason for e in report.entries)
     assert report.remaining == []
     assert world.cloud.is_empty()  # the hosted-UI domain went with the pool
@@ -101,6 +102,7 @@ async def test_resources_of_a_deleted_tenant_are_orphans_and_apply_deletes_them_
         "delete_domain",
         "set_deletion_protection",
         "delete_user_pool",
+        "delete_secret",
     ]
 
 
@@ -232,7 +234,7 @@ async def test_a_dry_run_changes_nothing() -> None:
 
     report = await sweeper(world)(apply=False)
 
-    assert len(report.orphans) == 7 and {e.action for e in report.entries} == {"would delete"}
+    assert len(report.orphans) == 8 and {e.action for e in report.entries} == {"would delete"}  # 8th: the secret
     assert snapshot(world) == before
     assert world.registry.tenants == registry_before
     assert set(world.cloud.methods_called()) == LISTING

@@ -219,3 +219,132 @@ def test_editing_the_shipped_file_wrongly_names_the_tier() -> None:
     message = template_error(data)
     assert "'premium'" in message and "admin_group" in message
     assert "'basic'" not in message
+
+
+# -- role policies must stay inside the tenant ----------------------------------------------------
+
+
+def _policy_error(statement: dict[str, Any], field: str = "authenticated_policy") -> str:
+    body = {"Sid": "Bad", "Effect": "Allow", "Action": ["s3:GetObject"], **statement}
+    tier = minimal(**{field: [body]})
+    if field == "unauthenticated_policy":
+        tier["allow_guest_identities"] = True
+    message = template_error(doc(gold=tier))
+    assert "tier 'gold'" in message and f"field '{field}.0'" in message, message
+    return message
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        "arn:aws:s3:::saas-tenant-data/*",
+        "arn:{{partition}}:dynamodb:{{region}}:{{account_id}}:table/saas-tenant-data",
+        "arn:{{partition}}:s3:::bucket/{{region}}/*",
+    ],
+)
+def test_a_resource_that_does_not_name_the_tenant_is_refused(resource: str) -> None:
+    message = _policy_error({"Resource": [resource]})
+    assert "not scoped to the tenant" in message and resource in message
+
+
+def test_one_unscoped_resource_among_scoped_ones_is_refused() -> None:
+    message = _policy_error(
+        {"Resource": ["arn:aws:s3:::b/{{tenant_id}}/*", "arn:aws:s3:::b/shared/*"]}
+    )
+    assert "arn:aws:s3:::b/shared/*" in message
+
+
+@pytest.mark.parametrize("resource", ["*", "arn:*", "s3:::bucket/{{tenant_id}}/*", "bucket/{{tenant_id}}"])
+def test_a_resource_that_is_not_an_arn_is_refused(resource: str) -> None:
+    message = _policy_error({"Resource": [resource]})
+    assert "must be an ARN" in message
+    assert "at least 1 item" not in message  # the bad statement is the problem, not the list's length
+
+
+@pytest.mark.parametrize(
+    ("resource", "field"),
+    [
+        ("arn:*:s3:::b/{{tenant_id}}/*", "partition"),
+        ("arn:aws:*:::b/{{tenant_id}}/*", "service"),
+        ("arn:aws:dynamodb:*:{{account_id}}:table/{{tenant_id}}", "Region"),
+        ("arn:aws:dynamodb:{{region}}:*:table/{{tenant_id}}", "account"),
+        ("arn:aws:dynamodb:{{region}}:${aws:PrincipalAccount}:table/{{tenant_id}}", "account"),
+    ],
+)
+def test_a_wildcard_outside_the_resource_part_is_refused(resource: str, field: str) -> None:
+    assert field in _policy_error({"Resource": [resource]})
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        "arn:aws:s3:::saas-tenant-data/{{tenant_id}}*",  # 'acme' would match 'acme-corp/...'
+        "arn:aws:s3:::saas-tenant-data/{{tenant_id}}-*",
+        "arn:aws:s3:::saas-tenant-data/{{tenant_id}}?/x",
+        "arn:aws:s3:::saas-{{tenant_id}}-*/x",
+        "arn:aws:s3:::b/{{tenant_id}}${aws:username}/*",
+        "arn:aws:s3:::*/{{tenant_id}}/*",  # any bucket: 'other/acme/...' belongs to tenant 'other'
+        "arn:aws:s3:::b/${aws:username}/{{tenant_id}}/*",
+        "arn:aws:cognito-idp:{{region}}:{{account_id}}:userpool/{{user_pool_id}}*",
+    ],
+)
+def test_a_tenant_value_that_would_match_other_tenants_is_refused(resource: str) -> None:
+    message = _policy_error({"Resource": [resource]})
+    assert "other tenants" in message
+
+
+def test_the_unauthenticated_policy_is_checked_too() -> None:
+    message = _policy_error({"Resource": ["arn:aws:s3:::saas-tenant-data/public/*"]}, "unauthenticated_policy")
+    assert "not scoped to the tenant" in message
+
+
+DYNAMO_TABLE = "arn:{{partition}}:dynamodb:{{region}}:{{account_id}}:table/saas-tenant-data"
+
+
+@pytest.mark.parametrize(
+    "operator",
+    ["ForAnyValue:StringLike", "StringLikeIfExists", "ForAllValues:StringNotLike", "StringNotEquals"],
+)
+def test_a_condition_that_cannot_confine_does_not_scope_the_statement(operator: str) -> None:
+    message = _policy_error(
+        {"Action": ["dynamodb:GetItem"], "Resource": [DYNAMO_TABLE],
+         "Condition": {operator: {"dynamodb:LeadingKeys": ["{{tenant_id}}#*"]}}}
+    )
+    assert "not scoped to the tenant" in message
+
+
+def test_a_condition_value_must_delimit_the_tenant_id() -> None:
+    message = _policy_error(
+        {"Action": ["dynamodb:GetItem"], "Resource": [DYNAMO_TABLE],
+         "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["{{tenant_id}}*"]}}}
+    )
+    assert "other tenants" in message
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"Resource": ["arn:{{partition}}:s3:::b/{{tenant_id}}/${cognito-identity.amazonaws.com:sub}/*"]},
+        {"Resource": ["arn:aws:s3:::b/{{tenant_id}}"]},
+        {"Resource": ["arn:aws:s3:::b/{{tenant_id}}#x", "arn:aws:s3:::b/{{tenant_id}}.json"]},
+        {"Resource": ["arn:aws:s3:::saas-{{tenant_id}}-data/*"]},  # one bucket per tenant: no overlap
+        {"Resource": ["{{user_pool_arn}}"], "Action": ["cognito-idp:ListUsers"]},
+        {"Resource": ["arn:aws:cognito-identity:{{region}}:{{account_id}}:identitypool/{{identity_pool_id}}"]},
+        {"Action": ["dynamodb:Query"], "Resource": [DYNAMO_TABLE],
+         "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["{{tenant_id}}"]}}},
+        {"Effect": "Deny", "Action": ["s3:DeleteBucket"], "Resource": ["*"]},
+        {"Resource": ["arn:aws:s3:::b/{{tenant_id}}/*"], "Condition": {"Bool": {"aws:SecureTransport": True},
+                                                                       "NumericLessThan": {"s3:max-keys": 10}}},
+    ],
+)
+def test_tenant_scoped_statements_are_accepted(statement: dict[str, Any]) -> None:
+    body = {"Sid": "Ok", "Effect": "Allow", "Action": ["s3:GetObject"], **statement}
+    tiers = parse_tiers(doc(gold=minimal(authenticated_policy=[body])))
+    assert tiers["gold"].authenticated_policy[0].sid == "Ok"
+
+
+def test_the_shipped_dynamodb_statement_is_scoped_by_its_leading_keys_condition() -> None:
+    for tier in ("standard", "premium"):
+        [rows] = [s for s in shipped_tiers()[tier].authenticated_policy if s.sid == "TenantRows"]
+        assert rows.resource == (DYNAMO_TABLE,)
+        assert rows.condition == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["{{tenant_id}}#*"]}}

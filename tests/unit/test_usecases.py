@@ -144,7 +144,9 @@ async def test_admin_email_needs_a_tier_with_an_admin_group() -> None:
         "tiers": {
             "nogroups": {
                 "description": "no groups",
-                "authenticated_policy": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+                "authenticated_policy": [
+                    {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data/{{tenant_id}}/*"}
+                ],
             }
         }
     }

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from . import authorization
 from .protocol import (
     FALLBACK_REGION,
     JSON_CONTENT_TYPE,
@@ -39,8 +40,11 @@ class ExtensionMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        hook = self._hooks.get(target) if environ.get("REQUEST_METHOD") == "POST" else None
-        if hook is None:
+        is_post = environ.get("REQUEST_METHOD") == "POST"
+        hook = self._hooks.get(target) if is_post else None
+        # Once moto enforces IAM policies, every JSON-protocol call is authorized here first
+        # (authorization.py), hooked ones included: moto never sees those.
+        if hook is None and not (is_post and target and authorization.enforcing()):
             return self._app(environ, start_response)
 
         raw = _read_body(environ)
@@ -58,6 +62,11 @@ class ExtensionMiddleware:
             region=region or FALLBACK_REGION,
             account_id=account_id_for(environ, access_key),
         )
+        denied = authorization.authorize(environ, raw, target, params, request.region, request.account_id)
+        if denied is not None:
+            return _respond(start_response, "400 Bad Request", _error_body(denied), denied.code)
+        if hook is None:
+            return self._app(environ, start_response)
         with _STATE_LOCK:
             try:
                 return self._handle(hook, request, environ, start_response)

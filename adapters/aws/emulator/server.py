@@ -19,7 +19,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from . import cognito_identity, cognito_idp
+from . import authorization, cognito_identity, cognito_idp
 from .faults import FaultConfig, FaultInjector, FaultMiddleware
 from .middleware import ExtensionMiddleware
 from .protocol import Hook
@@ -41,7 +41,9 @@ def build_app(
     outermost, by the fault layer (faults.py): random faults at ``fault_rate`` drawn from
     ``fault_seed``, plus targeted faults set through ``/_emulator/faults``. The fault layer is
     always there (at rate 0 it only counts calls), so targeted faults work on any emulator.
-    Its state is ``build_app(...).injector``, or ``faults`` if given."""
+    Its state is ``build_app(...).injector``, or ``faults`` if given. IAM policies are enforced
+    only when moto's INITIAL_NO_AUTH_ACTION_COUNT is set (authorization.py)."""
+    authorization.install()
     app: Any = ExtensionMiddleware(DomainDispatcherApplication(create_backend_app), HOOKS)
     if latency_ms > 0:
         app = _Latency(app, latency_ms / 1000.0)
