@@ -44,7 +44,6 @@ Control endpoint (JSON in, JSON out; `set_faults`/`clear_faults`/`fault_stats` w
 from __future__ import annotations
 
 import http
-import io
 import json
 import logging
 import random
@@ -57,6 +56,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
+
+from .protocol import read_body
 
 logger = logging.getLogger(__name__)
 
@@ -365,7 +366,7 @@ class FaultMiddleware:
             if method == "GET":
                 body = self.injector.snapshot()
             elif method == "POST":
-                raw = _read_body(environ)
+                raw = read_body(environ)
                 try:
                     spec = json.loads(raw or b"{}")
                 except ValueError as exc:
@@ -412,7 +413,7 @@ def _query_action(environ: dict[str, Any]) -> str | None:
     content_type = (environ.get("CONTENT_TYPE", "") or "").split(";", 1)[0].strip().lower()
     if environ.get("REQUEST_METHOD") != "POST" or content_type != FORM_CONTENT_TYPE:
         return None
-    form = parse_qs(_read_body(environ).decode("utf-8", "replace"))
+    form = parse_qs(read_body(environ).decode("utf-8", "replace"))
     actions = form.get("Action")
     return actions[0] if actions else None
 
@@ -475,23 +476,6 @@ def _plain(start_response: StartResponse, status: int, payload: Any) -> list[byt
         [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
     )
     return [body]
-
-
-def _read_body(environ: dict[str, Any]) -> bytes:
-    """Read the request body and put a fresh copy back for the inner app."""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    stream = environ["wsgi.input"]
-    raw = b""
-    if length > 0:
-        raw = bytes(stream.read(length))
-    elif environ.get("wsgi.input_terminated"):  # chunked upload: werkzeug ends the stream
-        raw = bytes(stream.read())
-    environ["wsgi.input"] = io.BytesIO(raw)
-    environ["CONTENT_LENGTH"] = str(len(raw))
-    return raw
 
 
 def _drain(app: WsgiApp, environ: dict[str, Any]) -> None:

@@ -7,7 +7,6 @@ a check-then-act (say "no domain, so delete the pool") must not interleave with 
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import uuid
@@ -23,6 +22,7 @@ from .protocol import (
     Hook,
     account_id_for,
     credential_scope,
+    read_body,
 )
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -47,7 +47,7 @@ class ExtensionMiddleware:
         if hook is None and not (is_post and target and authorization.enforcing()):
             return self._app(environ, start_response)
 
-        raw = _read_body(environ)
+        raw = read_body(environ)
         try:
             params = json.loads(raw or b"{}")
         except ValueError:
@@ -93,23 +93,6 @@ class ExtensionMiddleware:
         headers.append(("Content-Length", str(len(body))))
         start_response(status, headers)
         return [body]
-
-
-def _read_body(environ: dict[str, Any]) -> bytes:
-    """Read the request body and put a fresh copy back for moto."""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    stream = environ["wsgi.input"]
-    raw = b""
-    if length > 0:
-        raw = bytes(stream.read(length))
-    elif environ.get("wsgi.input_terminated"):  # chunked upload: werkzeug ends the stream
-        raw = bytes(stream.read())
-    environ["wsgi.input"] = io.BytesIO(raw)
-    environ["CONTENT_LENGTH"] = str(len(raw))
-    return raw
 
 
 def _call(app: WsgiApp, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:

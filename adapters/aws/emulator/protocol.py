@@ -7,6 +7,7 @@ right code instead of the HTML 500 moto answers for an action it lacks.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,3 +104,20 @@ def account_id_for(environ: dict[str, Any], access_key: str | None) -> str:
 
         return get_account_id_from(access_key)
     return DEFAULT_ACCOUNT_ID
+
+
+def read_body(environ: dict[str, Any]) -> bytes:
+    """Read a WSGI request body and put a fresh copy back for the next app in the chain."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    stream = environ["wsgi.input"]
+    raw = b""
+    if length > 0:
+        raw = bytes(stream.read(length))
+    elif environ.get("wsgi.input_terminated"):  # chunked upload: werkzeug ends the stream
+        raw = bytes(stream.read())
+    environ["wsgi.input"] = io.BytesIO(raw)
+    environ["CONTENT_LENGTH"] = str(len(raw))
+    return raw
