@@ -140,8 +140,7 @@ async def run(
     async with contextlib.AsyncExitStack() as stack:
         # Every log line of the app, from start-up to shutdown, as JSON lines in one file.
         log_file = stack.enter_context(log_path.open("w"))
-        with contextlib.redirect_stderr(log_file):
-            configure_logging("json", "DEBUG")
+        configure_logging("json", "DEBUG", stream=log_file)
 
         def restore_logging() -> None:
             structlog.configure(**saved_structlog)
