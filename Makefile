@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit integration e2e openapi clean
+.PHONY: run test lint unit integration e2e openapi client clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,5 +29,12 @@ unit: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/tenantctl openapi export
 
+# A typed Python client generated from openapi/openapi.json, into client/tenant_provisioner_client
+# (use it with PYTHONPATH=client; README.md "Python client"). Offline: reads only the local document.
+# tests/e2e/test_generated_client.py runs the same command. ruff on PATH formats the output.
+client: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/openapi-python-client generate --path openapi/openapi.json \
+		--config openapi/client-config.yaml --meta none --overwrite --output-path client/tenant_provisioner_client
+
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache client

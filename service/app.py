@@ -30,6 +30,7 @@ from service.errors import EXCEPTION_HANDLERS, PROBLEM, problem, status_of
 from service.http_auth import ApiKeyAuthentication, require_scope
 from service.idempotency import REPLAYED_HEADER, IdempotencyKeyHeader, idempotent
 from service.limits import CredentialRateLimit, HeaderSizeLimit, TokenBuckets, reject_unknown_query_params
+from service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from service.options import AllowFromRoutes
 from service.openapi_strict import StrictStructSchemaPlugin
 from service.schemas import AuditEventPage, CreateTenant, Problem, TenantOut, TenantPage, TierOut, tenant_out
@@ -362,6 +363,23 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
     return problem(503, "unavailable", "Not ready", detail, {"Retry-After": "5"})
 
 
+@get(
+    "/metrics",
+    tags=["health"],
+    summary="Prometheus metrics",
+    description=(
+        "Metrics in the Prometheus text format (version 0.0.4): onboarding and teardown durations, "
+        "step durations, AWS calls by outcome, tenants by status and the waiting jobs. Needs no key, "
+        "like /health: keep it off the public network (README, Metrics)."
+    ),
+    media_type=METRICS_CONTENT_TYPE,
+)
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    container = _container(request)
+    body = await container.metrics.render(container.engine, container.clock.now())
+    return Response(body, media_type=METRICS_CONTENT_TYPE)
+
+
 class RequestContextMiddleware:
     """Request id (X-Request-ID in and out), bound to every log line, and one access-log line."""
 
@@ -419,7 +437,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
 
     rate_limits = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
     return Litestar(
-        route_handlers=[TenantController, list_tiers, KeysController, live, ready],
+        route_handlers=[TenantController, list_tiers, KeysController, live, ready, metrics],
         lifespan=[lifespan],
         state=State({"container": container, "rate_limits": rate_limits}),
         exception_handlers=EXCEPTION_HANDLERS,
@@ -428,7 +446,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             DefineMiddleware(HeaderSizeLimit, max_bytes=settings.max_header_bytes),
             AllowFromRoutes,
             AuditMiddleware,  # outside authentication: sees every answer but a 401
-            DefineMiddleware(ApiKeyAuthentication, exclude=[r"^/health", r"^/schema"]),
+            DefineMiddleware(ApiKeyAuthentication, exclude=[r"^/health", r"^/schema", r"^/metrics"]),
             DefineMiddleware(CredentialRateLimit, buckets=rate_limits),  # after auth: keyed by the principal
         ],
         guards=[reject_unknown_query_params],

@@ -14,6 +14,7 @@ import click
 from domain.errors import TemplateError
 from service.keys_cli import keys
 from service.settings import Settings, SettingsError, load_settings
+from service.tenants_cli import tenants
 
 if TYPE_CHECKING:
     from domain.sweep import SweepReport
@@ -176,7 +177,7 @@ def _print_sweep_table(report: SweepReport) -> None:
             for row in rows:
                 table.add_row(*row)
             # Piped output is not cut to 80 columns: whole lines for grep and awk.
-            Console(highlight=False, width=None if sys.stdout.isatty() else 10_000).print(table)
+            Console(highlight=False, emoji=False, markup=False, width=None if sys.stdout.isatty() else 10_000).print(table)
     click.echo(_sweep_summary(report))
 
 
@@ -218,6 +219,7 @@ def upgrade() -> None:
 
 
 main.add_command(keys)
+main.add_command(tenants)
 
 
 @main.group()

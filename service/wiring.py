@@ -29,6 +29,7 @@ from service.apikeys import ALL_SCOPES, hash_key, public_prefix
 from service.idempotency import ExpiredKeyPurger
 from service.jwt_auth import JwksVerifier
 from service.logs import LogStepObserver
+from service.metrics import Metrics, MetricsStepObserver
 from service.settings import Settings
 from service.tiers_file import load_tiers
 from service.worker import Worker
@@ -48,6 +49,7 @@ class Container:
     clock: SystemClock = field(default_factory=SystemClock)
     # Extra botocore event hooks for every AWS client, e.g. tests recording the calls made.
     aws_event_hooks: list[EventHook] = field(default_factory=list)
+    metrics: Metrics = field(default_factory=Metrics)  # this app's own Prometheus registry
     engine: Any = None
     uow: SqlUnitOfWorkFactory | None = None
     api_keys: ApiKeyStore | None = None
@@ -103,6 +105,7 @@ class Container:
             read_timeout=s.aws_read_timeout_s,
             event_hooks=([STRICT_PARAMS_HOOK] if s.aws_strict_params else [])
             + crash.aws_hooks(s.test_crash_at)
+            + self.metrics.aws_hooks()
             + list(self.aws_event_hooks),
             **credentials,
         )
@@ -119,7 +122,7 @@ class Container:
         prov = ProvisioningSettings(
             resource_prefix=s.resource_prefix, role_path=s.role_path, permissions_boundary=s.role_permissions_boundary
         )
-        observer = crash.CrashingObserver(LogStepObserver(), s.test_crash_at)
+        observer = crash.CrashingObserver(MetricsStepObserver(LogStepObserver(), self.metrics), s.test_crash_at)
         self.onboard = OnboardTenant(self.uow, self.tiers, self.clock, self.cell)
         self.get_tenant = GetTenant(self.uow)
         self.list_tenants = ListTenants(self.uow)
@@ -142,7 +145,10 @@ class Container:
         s = self.settings
         return Worker(
             self.uow,
-            {JobKind.PROVISION: self.provision, JobKind.DEPROVISION: self.deprovision},
+            {
+                JobKind.PROVISION: self.metrics.timed_job(JobKind.PROVISION, self.provision, self.uow),
+                JobKind.DEPROVISION: self.metrics.timed_job(JobKind.DEPROVISION, self.deprovision, self.uow),
+            },
             self.clock,
             concurrency=s.worker_concurrency,
             lease_seconds=s.lease_seconds,

@@ -1,0 +1,504 @@
+"""`tenantctl tenants`: list, show, create, delete and retry tenants through a running service.
+
+Unlike `tenantctl keys`, these talk to the HTTP API (API.md) only: ``--url`` and ``--api-key``
+(``TENANTS_URL``, ``TENANTS_API_KEY``), never the registry or AWS directly.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import click
+import httpx
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_CONFLICT = 4
+EXIT_AUTH = 5
+EXIT_UNAVAILABLE = 6
+
+EXIT_CODES_HELP = """\b
+Exit status:
+  0  success
+  1  the operation ended badly (tenant failed, teardown failed, a bulk delete failed)
+  2  usage error or invalid input (HTTP 400/422)
+  3  not found (HTTP 404)
+  4  conflict (HTTP 409)
+  5  authentication or authorization (HTTP 401/403)
+  6  service unreachable, HTTP 5xx/429, or --wait timed out"""
+
+STATUSES = ("provisioning", "active", "failed", "deprovisioning", "deleted")
+_POLL_S = 0.2
+_REQUEST_TIMEOUT_S = 30.0
+
+
+class CliError(click.ClickException):
+    """An error with the exit status a script can branch on."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _exit_code_for(status: int) -> int:
+    if status in (400, 422):
+        return EXIT_USAGE
+    if status == 404:
+        return EXIT_NOT_FOUND
+    if status == 409:
+        return EXIT_CONFLICT
+    if status in (401, 403):
+        return EXIT_AUTH
+    if status >= 500 or status == 429:
+        return EXIT_UNAVAILABLE
+    return EXIT_USAGE
+
+
+class Api:
+    """The HTTP API with one key; errors become :class:`CliError` with the problem's ``detail``."""
+
+    def __init__(self, url: str, api_key: str) -> None:
+        self.url = url.rstrip("/")
+        self._key = api_key
+        self._http = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=_REQUEST_TIMEOUT_S
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key else text
+
+    def call(self, method: str, path: str, *, allow: tuple[int, ...] = (), **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise CliError(
+                f"the service at {self.url} did not answer in {_REQUEST_TIMEOUT_S:g} s", EXIT_UNAVAILABLE
+            ) from None
+        except httpx.HTTPError as exc:
+            raise CliError(f"cannot reach the service at {self.url} ({type(exc).__name__})", EXIT_UNAVAILABLE) from None
+        if response.status_code >= 400 and response.status_code not in allow:
+            raise CliError(self._scrub(_problem_text(response)), _exit_code_for(response.status_code))
+        return response
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.call(method, path, **kwargs).json()
+
+
+def _problem_text(response: httpx.Response) -> str:
+    detail = None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        detail = body.get("detail") or body.get("title")  # a 422's detail already names each field
+    return f"{detail or response.reason_phrase or 'request failed'} (HTTP {response.status_code})"
+
+
+def _connection(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every subcommand takes: where the service is, the key, the output format."""
+    command = click.option(
+        "--output",
+        "-o",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
+        help="json prints the API's objects as they are.",
+    )(command)
+    command = click.option(
+        "--api-key",
+        envvar="TENANTS_API_KEY",
+        required=True,
+        show_envvar=True,
+        help="API key (Bearer). Prefer the environment variable: a flag shows in the process list.",
+    )(command)
+    command = click.option(
+        "--url",
+        envvar="TENANTS_URL",
+        default="http://127.0.0.1:8000",
+        show_default=True,
+        show_envvar=True,
+        help="Base URL of the running service.",
+    )(command)
+    return command
+
+
+@contextmanager
+def _api(url: str, api_key: str) -> Iterator[Api]:
+    api = Api(url, api_key)
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output is not cut to 80 columns: whole lines for grep and awk. No markup or emoji codes:
+    # an ARN holds ":secret:" and a display name may hold "[b]", both printed as they are.
+    return Console(file=stream, highlight=False, markup=False, emoji=False, width=None if stream.isatty() else 10_000)
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2))
+
+
+def _tenants_table(tenants: list[dict[str, Any]], *, stderr: bool = False) -> None:
+    from rich.table import Table
+
+    table = Table(
+        "tenant_id", "tier", "status", "display_name", "updated_at", "last_error", box=None, header_style="bold"
+    )
+    for column in table.columns:
+        column.overflow = "fold"  # never truncate an id an operator may need to copy
+    for t in tenants:
+        error = t.get("last_error") or {}
+        table.add_row(
+            t["tenant_id"],
+            t["tier"],
+            t["status"],
+            t.get("display_name") or "",
+            t.get("updated_at") or "",
+            error.get("code") or "-",
+        )
+    _console(stderr).print(table)
+
+
+def _tenant_table(tenant: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table("field", "value", box=None, show_header=False)
+    table.columns[1].overflow = "fold"
+    for key in ("tenant_id", "display_name", "tier", "status", "admin_email", "created_at", "updated_at"):
+        table.add_row(key, str(tenant.get(key) or "-"))
+    error = tenant.get("last_error")
+    if error:
+        table.add_row("last_error", f"{error.get('code')}: {error.get('message')}")
+    for key, value in (tenant.get("resources") or {}).items():
+        table.add_row(key, "-" if value is None else str(value))
+    _console().print(table)
+
+
+def _show(tenant: dict[str, Any], output: str) -> None:
+    if output == "json":
+        _print_json(tenant)
+    else:
+        _tenant_table(tenant)
+
+
+def _list_all(api: Api, *, status: str | None, tier: str | None, limit: int) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        if tier:
+            params["tier"] = tier
+        if cursor:
+            params["cursor"] = cursor
+        page = api.json("GET", "/v1/tenants", params=params)
+        items += page["items"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return items
+
+
+class _Events:
+    """Reads a tenant's audit trail incrementally: only events newer than the ones already seen."""
+
+    def __init__(self, api: Api, tenant_id: str) -> None:
+        self._api, self._tenant_id = api, tenant_id
+        self._cursor: str | None = None  # the cursor of the last page read; re-read, since it may grow
+        self._last_id = -1
+
+    def new(self) -> list[dict[str, Any]]:
+        fresh: list[dict[str, Any]] = []
+        while True:
+            params: dict[str, Any] = {"limit": 200}
+            if self._cursor:
+                params["cursor"] = self._cursor
+            response = self._api.call("GET", f"/v1/tenants/{self._tenant_id}/events", params=params, allow=(404,))
+            if response.status_code == 404:  # no event recorded under this id yet
+                return fresh
+            page = response.json()
+            for event in page["items"]:
+                if event["id"] > self._last_id:
+                    fresh.append(event)
+                    self._last_id = event["id"]
+            if not page.get("next_cursor"):
+                return fresh
+            self._cursor = page["next_cursor"]
+
+
+def _event_line(event: dict[str, Any]) -> str | None:
+    action, detail = event["action"], event.get("detail") or {}
+    if action.startswith("step."):
+        duration = detail.get("duration_ms")
+        took = f"{duration:>9.1f} ms" if isinstance(duration, int | float) else ""
+        return f"  done  {action.removeprefix('step.'):<28} {took}".rstrip()
+    if action == "tenant.failed":
+        return f"  FAIL  provisioning failed at step {detail.get('step')}: {detail.get('code')}"
+    if action == "tenant.teardown_failed":
+        return f"  FAIL  teardown failed at step {detail.get('step')}: {detail.get('code')}"
+    return None
+
+
+def _wait(
+    api: Api,
+    tenant_id: str,
+    events: _Events,
+    *,
+    until: set[str],
+    timeout: float,
+    echo: Callable[[str], None] | None,
+    teardown: bool = False,
+) -> dict[str, Any]:
+    """Poll until the tenant reaches a status in ``until``; print each step as it finishes.
+
+    The tenant is read before its events: a status and the event of the run that reached it are
+    committed together, so every step of the run is printed before the wait returns. A teardown
+    that fails leaves the tenant in ``deprovisioning``; its ``tenant.teardown_failed`` event ends
+    the wait.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        response = api.call("GET", f"/v1/tenants/{tenant_id}", allow=(404,) if teardown else ())
+        tenant = {"tenant_id": tenant_id, "status": "deleted"} if response.status_code == 404 else response.json()
+        teardown_failed = False
+        for event in events.new():
+            teardown_failed = teardown_failed or event["action"] == "tenant.teardown_failed"
+            line = _event_line(event)
+            if echo is not None and line:
+                echo(line)
+        if tenant["status"] in until or teardown_failed:
+            return tenant
+        if time.monotonic() > deadline:
+            raise CliError(f"{tenant_id} is still {tenant['status']} after {timeout:g} s", EXIT_UNAVAILABLE)
+        time.sleep(_POLL_S)
+
+
+def _progress_echo(output: str) -> Callable[[str], None]:
+    # With --output json, stdout carries only the JSON document.
+    return lambda line: click.echo(line, err=output == "json")
+
+
+def _finish(tenant: dict[str, Any], output: str, *, good: str) -> NoReturn:
+    _show(tenant, output)
+    if tenant["status"] == good:
+        sys.exit(EXIT_OK)
+    error = tenant.get("last_error") or {}
+    message = f"{tenant['tenant_id']} is {tenant['status']}"
+    if error:
+        message += f": {error.get('code')}: {error.get('message')}"
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(EXIT_FAILED)
+
+
+@click.group(epilog=EXIT_CODES_HELP)
+def tenants() -> None:
+    """Tenants, through a running service's HTTP API (--url, --api-key)."""
+
+
+@tenants.command("list", epilog=EXIT_CODES_HELP)
+@click.option("--status", type=click.Choice(STATUSES), help="Only tenants in this status.")
+@click.option("--tier", help="Only tenants of this tier.")
+@click.option(
+    "--limit", type=click.IntRange(1, 200), default=100, show_default=True, help="Page size; every page is read."
+)
+@_connection
+def list_(status: str | None, tier: str | None, limit: int, url: str, api_key: str, output: str) -> None:
+    """Every tenant matching the filters (all pages)."""
+    with _api(url, api_key) as api:
+        items = _list_all(api, status=status, tier=tier, limit=limit)
+    if output == "json":
+        _print_json(items)
+    else:
+        _tenants_table(items)
+        click.echo(f"{len(items)} tenant(s)")
+
+
+@tenants.command("show", epilog=EXIT_CODES_HELP)
+@click.argument("tenant_id")
+@_connection
+def show(tenant_id: str, url: str, api_key: str, output: str) -> None:
+    """One tenant, with its AWS resources."""
+    with _api(url, api_key) as api:
+        _show(api.json("GET", f"/v1/tenants/{tenant_id}"), output)
+
+
+_wait_option = click.option("--wait", is_flag=True, help="Print each step as it finishes, until the run ends.")
+_timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    help="Seconds --wait waits (then exit 6).",
+)
+
+
+@tenants.command("create", epilog=EXIT_CODES_HELP)
+@click.argument("tenant_id")
+@click.option("--tier", required=True, help="A tier from GET /v1/tiers.")
+@click.option("--display-name", required=True)
+@click.option("--admin-email", default=None, help="Invited as the pool's first administrator.")
+@_wait_option
+@_timeout_option
+@_connection
+def create(
+    tenant_id: str,
+    tier: str,
+    display_name: str,
+    admin_email: str | None,
+    wait: bool,
+    timeout: float,
+    url: str,
+    api_key: str,
+    output: str,
+) -> None:
+    """Onboard a tenant. With --wait, exit 0 once it is active, 1 if it failed."""
+    body: dict[str, Any] = {"tenant_id": tenant_id, "tier": tier, "display_name": display_name}
+    if admin_email:
+        body["admin_email"] = admin_email
+    with _api(url, api_key) as api:
+        events = _Events(api, tenant_id)
+        if wait:
+            events.new()  # a repeated create of the same spec: only this run's steps are news
+        tenant = api.json("POST", "/v1/tenants", json=body)
+        if not wait:
+            _show(tenant, output)
+            return
+        tenant = _wait(api, tenant_id, events, until={"active", "failed"}, timeout=timeout, echo=_progress_echo(output))
+    _finish(tenant, output, good="active")
+
+
+@tenants.command("retry", epilog=EXIT_CODES_HELP)
+@click.argument("tenant_id")
+@_wait_option
+@_timeout_option
+@_connection
+def retry(tenant_id: str, wait: bool, timeout: float, url: str, api_key: str, output: str) -> None:
+    """Run a failed tenant's provisioning again (only from failed: else exit 4)."""
+    with _api(url, api_key) as api:
+        events = _Events(api, tenant_id)
+        if wait:
+            events.new()
+        tenant = api.json("POST", f"/v1/tenants/{tenant_id}/retry")
+        if not wait:
+            _show(tenant, output)
+            return
+        tenant = _wait(api, tenant_id, events, until={"active", "failed"}, timeout=timeout, echo=_progress_echo(output))
+    _finish(tenant, output, good="active")
+
+
+@tenants.command("delete", epilog=EXIT_CODES_HELP)
+@click.argument("tenant_id", required=False)
+@click.option("--status", type=click.Choice(STATUSES), help="Bulk: every tenant in this status (no TENANT_ID).")
+@click.option("--tier", help="Bulk: every tenant of this tier (no TENANT_ID).")
+@click.option("--yes", "-y", is_flag=True, help="Bulk: do not ask for confirmation.")
+@_wait_option
+@_timeout_option
+@_connection
+def delete(
+    tenant_id: str | None,
+    status: str | None,
+    tier: str | None,
+    yes: bool,
+    wait: bool,
+    timeout: float,
+    url: str,
+    api_key: str,
+    output: str,
+) -> None:
+    """Tear down one tenant, or in bulk every tenant matching --status and/or --tier.
+
+    Bulk deletes list the tenants first and ask for confirmation (--yes skips it; answering no
+    deletes nothing and exits 0). With --wait, one tenant's teardown steps are printed as they
+    finish; exit 0 once it is deleted, 1 if the teardown failed.
+    """
+    if tenant_id and (status or tier):
+        raise click.UsageError("give either TENANT_ID or --status/--tier, not both")
+    if not tenant_id and not (status or tier):
+        raise click.UsageError("give a TENANT_ID, or --status and/or --tier for a bulk delete")
+    with _api(url, api_key) as api:
+        if not tenant_id:
+            _bulk_delete(api, status=status, tier=tier, yes=yes, wait=wait, timeout=timeout, output=output)
+            return
+        events = _Events(api, tenant_id)
+        if wait:
+            events.new()
+        tenant = api.json("DELETE", f"/v1/tenants/{tenant_id}")
+        if not wait:
+            _show(tenant, output)
+            return
+        tenant = _wait(
+            api, tenant_id, events, until={"deleted"}, timeout=timeout, echo=_progress_echo(output), teardown=True
+        )
+    _finish(tenant, output, good="deleted")
+
+
+def _bulk_delete(
+    api: Api, *, status: str | None, tier: str | None, yes: bool, wait: bool, timeout: float, output: str
+) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    targets = [t for t in _list_all(api, status=status, tier=tier, limit=200) if t["status"] != "deleted"]
+    if not targets:
+        click.echo("No tenant matches; nothing to delete.", err=True)
+        if output == "json":
+            _print_json({"deleted": [], "failed": []})
+        return
+    _tenants_table(targets, stderr=output == "json")  # stdout carries only the JSON result
+    if not yes and not click.confirm(f"Delete these {len(targets)} tenant(s)?", default=False, err=True):
+        click.echo("Nothing deleted.", err=True)
+        return
+    done: list[str] = []
+    failed: dict[str, str] = {}
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=_console(stderr=True), transient=False) as progress:
+        task = progress.add_task("deleting", total=len(targets))
+        for target in targets:
+            tid = target["tenant_id"]
+            progress.update(task, description=f"deleting {tid}")
+            try:
+                events = _Events(api, tid)
+                if wait:
+                    events.new()
+                api.call("DELETE", f"/v1/tenants/{tid}")
+                if wait:
+                    final = _wait(api, tid, events, until={"deleted"}, timeout=timeout, echo=None, teardown=True)
+                    if final["status"] != "deleted":
+                        raise CliError("teardown failed", EXIT_FAILED)
+                done.append(tid)
+            except CliError as exc:
+                if exc.exit_code == EXIT_AUTH:
+                    raise
+                failed[tid] = exc.message
+            progress.advance(task)
+        progress.update(task, description="deleted")
+    for tid, reason in failed.items():
+        click.echo(f"  failed  {tid}: {reason}", err=True)
+    verb = "deleted" if wait else "deletion requested for"
+    click.echo(f"{verb} {len(done)} of {len(targets)} tenant(s), {len(failed)} failed", err=output == "json")
+    if output == "json":
+        _print_json({"deleted": done, "failed": [{"tenant_id": k, "error": v} for k, v in failed.items()]})
+    if failed:
+        sys.exit(EXIT_FAILED)

@@ -1,0 +1,93 @@
+"""GET /metrics: the Prometheus exposition after a real onboarding and teardown (in-process app,
+SQLite, the shared emulator), with one throttled AWS call injected."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from adapters.aws.emulator import clear_faults, set_faults
+from adapters.registry.migrate import upgrade
+from service.metrics import Metrics
+from tests.helpers import API_KEY, unique_id
+from tests.integration.test_api import make_app
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+@pytest.fixture
+async def client(tmp_path: Path, emulator_endpoint: str) -> AsyncIterator[Any]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}"
+    await upgrade(url)
+    async with AsyncTestClient(make_app(tmp_path, emulator_endpoint, url)) as c:
+        yield c
+
+
+def samples(text: str) -> list[tuple[str, dict[str, str], float]]:
+    return [(s.name, s.labels, s.value) for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def value(parsed: list[tuple[str, dict[str, str], float]], name: str, **labels: str) -> float:
+    """The sum of the samples named ``name`` whose labels include ``labels``."""
+    return sum(v for n, ls, v in parsed if n == name and labels.items() <= ls.items())
+
+
+async def test_metrics_after_onboarding_and_teardown(client: Any, emulator_endpoint: str) -> None:
+    tenant_id = unique_id("met")
+    # The next ListUserPools (the user pool step looks for a pool to adopt) is throttled once and
+    # retried (make_app: aws_max_attempts=2).
+    set_faults(emulator_endpoint, operation="ListUserPools", error="TooManyRequestsException", count=1)
+    try:
+        created = await client.post(
+            "/v1/tenants",
+            json={"tenant_id": tenant_id, "tier": "basic", "display_name": "Metrics"},
+            headers={**AUTH, "Prefer": "wait=60"},
+        )
+    finally:
+        clear_faults(emulator_endpoint)
+    assert created.status_code == 201, created.text
+    assert created.json()["status"] == "active"
+    deleted = await client.delete(f"/v1/tenants/{tenant_id}", headers={**AUTH, "Prefer": "wait=60"})
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json()["status"] == "deleted"
+
+    response = await client.get("/metrics")  # no key
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    parsed = samples(response.text)
+
+    onboarding = "tenants_onboarding_duration_seconds_count"
+    assert value(parsed, onboarding, tier="basic", outcome="active") >= 1
+    assert value(parsed, "tenants_teardown_duration_seconds_count", tier="basic", outcome="deleted") >= 1
+    steps = "tenants_step_duration_seconds_count"
+    assert value(parsed, steps, operation="provision", step="user_pool", outcome="ok") >= 1
+    assert any(n == steps and ls.get("operation") == "deprovision" for n, ls, _ in parsed)
+
+    calls = "tenants_aws_calls_total"
+    assert value(parsed, calls, service="cognito-idp", operation="CreateUserPool", outcome="ok") >= 1
+    assert value(parsed, calls, service="cognito-idp", operation="ListUserPools", outcome="throttled") >= 1
+    assert value(parsed, calls, service="cognito-idp", operation="ListUserPools", outcome="retried") >= 1
+
+    assert value(parsed, "tenants_by_status", status="deleted") >= 1
+    assert any(n == "tenants_jobs_waiting" for n, _, _ in parsed)
+    assert any(n == "tenants_oldest_job_age_seconds" for n, _, _ in parsed)
+    assert value(parsed, "tenants_registry_up") == 1
+
+
+async def test_metrics_need_no_key_and_stay_off_the_v1_auth(client: Any) -> None:
+    response = await client.get("/metrics", headers={"Authorization": "Bearer nonsense"})
+    assert response.status_code == 200
+    assert "tenants_by_status" in response.text
+
+
+def test_each_metrics_object_has_its_own_registry() -> None:
+    first, second = Metrics(), Metrics()  # would raise "Duplicated timeseries" on a shared registry
+    first.aws_calls.labels("sts", "GetCallerIdentity", "ok").inc()
+    assert second.registry.get_sample_value(
+        "tenants_aws_calls_total", {"service": "sts", "operation": "GetCallerIdentity", "outcome": "ok"}
+    ) is None
