@@ -373,15 +373,7 @@ def create(
     if admin_email:
         body["admin_email"] = admin_email
     with _api(url, api_key) as api:
-        events = _Events(api, tenant_id)
-        if wait:
-            events.new()  # a repeated create of the same spec: only this run's steps are news
-        tenant = api.json("POST", "/v1/tenants", json=body)
-        if not wait:
-            _show(tenant, output)
-            return
-        tenant = _wait(api, tenant_id, events, until={"active", "failed"}, timeout=timeout, echo=_progress_echo(output))
-    _finish(tenant, output, good="active")
+        _request_and_follow(api, "POST", "/v1/tenants", tenant_id, wait, timeout, output, body=body)
 
 
 @tenants.command("retry", epilog=EXIT_CODES_HELP)
@@ -392,15 +384,7 @@ def create(
 def retry(tenant_id: str, wait: bool, timeout: float, url: str, api_key: str, output: str) -> None:
     """Run a failed tenant's provisioning again (only from failed: else exit 4)."""
     with _api(url, api_key) as api:
-        events = _Events(api, tenant_id)
-        if wait:
-            events.new()
-        tenant = api.json("POST", f"/v1/tenants/{tenant_id}/retry")
-        if not wait:
-            _show(tenant, output)
-            return
-        tenant = _wait(api, tenant_id, events, until={"active", "failed"}, timeout=timeout, echo=_progress_echo(output))
-    _finish(tenant, output, good="active")
+        _request_and_follow(api, "POST", f"/v1/tenants/{tenant_id}/retry", tenant_id, wait, timeout, output)
 
 
 @tenants.command("delete", epilog=EXIT_CODES_HELP)
@@ -436,17 +420,35 @@ def delete(
         if not tenant_id:
             _bulk_delete(api, status=status, tier=tier, yes=yes, wait=wait, timeout=timeout, output=output)
             return
-        events = _Events(api, tenant_id)
-        if wait:
-            events.new()
-        tenant = api.json("DELETE", f"/v1/tenants/{tenant_id}")
-        if not wait:
-            _show(tenant, output)
-            return
-        tenant = _wait(
-            api, tenant_id, events, until={"deleted"}, timeout=timeout, echo=_progress_echo(output), teardown=True
-        )
-    _finish(tenant, output, good="deleted")
+        _request_and_follow(api, "DELETE", f"/v1/tenants/{tenant_id}", tenant_id, wait, timeout, output)
+
+
+def _request_and_follow(
+    api: Api,
+    method: str,
+    path: str,
+    tenant_id: str,
+    wait: bool,
+    timeout: float,
+    output: str,
+    *,
+    body: dict[str, Any] | None = None,
+) -> None:
+    """Send the request; with ``wait``, print each step as it finishes until the operation ends.
+
+    DELETE ends at ``deleted``; create and retry at ``active`` or ``failed``.
+    """
+    teardown = method == "DELETE"
+    events = _Events(api, tenant_id)
+    if wait:
+        events.new()  # the tenant may have history (a repeated create): only this run's steps are news
+    tenant = api.json(method, path, json=body)  # httpx sends no body for json=None
+    if not wait:
+        _show(tenant, output)
+        return
+    until = {"deleted"} if teardown else {"active", "failed"}
+    tenant = _wait(api, tenant_id, events, until=until, timeout=timeout, echo=_progress_echo(output), teardown=teardown)
+    _finish(tenant, output, good="deleted" if teardown else "active")
 
 
 def _bulk_delete(
