@@ -7,7 +7,6 @@ request.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from collections.abc import Iterable
@@ -15,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
+
+# One definition of what ``api_keys.key_hash`` holds: the registry's.
+from adapters.registry.api_keys import hash_key
 
 if TYPE_CHECKING:
     from adapters.registry.api_keys import ApiKeyRecord
@@ -28,10 +30,6 @@ _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 def generate_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def public_prefix(key: str) -> str:
