@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 import re
 import time
 import uuid
@@ -22,10 +19,10 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from domain.errors import InvalidInput
 from domain.tenant import Tenant, TenantSpec, TenantStatus
 from domain.usecases import Outcome
 from service.audit import AuditMiddleware, events_page
+from service.cursors import decode_cursor, encode_cursor
 from service.errors import EXCEPTION_HANDLERS, PROBLEM, problem, status_of
 from service.http_auth import ApiKeyAuthentication, require_scope
 from service.idempotency import REPLAYED_HEADER, IdempotencyKeyHeader, idempotent
@@ -110,21 +107,6 @@ async def _wait_for(container: Container, tenant_id: str, until: set[TenantStatu
         await asyncio.sleep(0.05)
         tenant = await container.get_tenant(tenant_id)
     return tenant
-
-
-def _encode_cursor(after: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        after = data["after"]
-        if not isinstance(after, str):
-            raise TypeError
-        return after
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise InvalidInput("cursor", "not a cursor returned by this API") from None
 
 
 def _tenant_response(tenant: Tenant, status: int, headers: dict[str, str] | None = None) -> Response[TenantOut]:
@@ -229,11 +211,11 @@ class TenantController(Controller):
     ) -> TenantPage:
         container = _container(request)
         assert container.list_tenants is not None
-        after = _decode_cursor(cursor) if cursor else None
+        after = decode_cursor(cursor, "after", lambda v: isinstance(v, str)) if cursor else None
         page = await container.list_tenants(status=status, tier=tier, limit=limit, after=after)
         return TenantPage(
             items=[tenant_out(t) for t in page.items],
-            next_cursor=_encode_cursor(page.next_after) if page.next_after else None,
+            next_cursor=encode_cursor("after", page.next_after) if page.next_after else None,
         )
 
     @get(

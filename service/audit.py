@@ -20,8 +20,6 @@ the trail while the registry was down, which the access log still holds.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from typing import Any
@@ -30,8 +28,9 @@ import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.audit import AuditEvent, EventPage, ListTenantEvents
-from domain.errors import DomainError, InvalidInput
+from domain.errors import DomainError
 from domain.naming import TENANT_ID_PATTERN
+from service.cursors import decode_cursor, encode_cursor
 from service.idempotency import REPLAYED
 from service.principal import Principal
 from service.schemas import AuditEventOut, AuditEventPage
@@ -170,18 +169,8 @@ class AuditMiddleware:
 # --- GET /v1/tenants/{tenant_id}/events --------------------------------------------------------
 
 
-def encode_cursor(after_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after_id": after_id}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        after_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["after_id"]
-        if not isinstance(after_id, int) or isinstance(after_id, bool) or after_id < 0:
-            raise TypeError
-        return after_id
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise InvalidInput("cursor", "not a cursor returned by this API") from None
+def _valid_event_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def event_out(event: AuditEvent) -> AuditEventOut:
@@ -201,8 +190,8 @@ def event_out(event: AuditEvent) -> AuditEventOut:
 async def events_page(
     events: ListTenantEvents, tenant_id: str, *, limit: int, cursor: str | None
 ) -> AuditEventPage:
-    page: EventPage = await events(tenant_id, limit=limit, after_id=decode_cursor(cursor) if cursor else None)
+    page: EventPage = await events(tenant_id, limit=limit, after_id=decode_cursor(cursor, "after_id", _valid_event_id) if cursor else None)
     return AuditEventPage(
         items=[event_out(e) for e in page.items],
-        next_cursor=encode_cursor(page.next_after_id) if page.next_after_id is not None else None,
+        next_cursor=encode_cursor("after_id", page.next_after_id) if page.next_after_id is not None else None,
     )
