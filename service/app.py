@@ -16,7 +16,7 @@ from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import Body, FromPath, HeaderParameter, QueryParameter
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.tenant import Tenant, TenantSpec, TenantStatus
@@ -29,6 +29,7 @@ from service.idempotency import REPLAYED_HEADER, IdempotencyKeyHeader, idempoten
 from service.limits import CredentialRateLimit, HeaderSizeLimit, TokenBuckets, reject_unknown_query_params
 from service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from service.options import AllowFromRoutes
+from service import openapi_examples as ex
 from service.openapi_strict import StrictStructSchemaPlugin
 from service.schemas import AuditEventPage, CreateTenant, Problem, TenantOut, TenantPage, TierOut, tenant_out
 from service.settings import Settings, load_settings
@@ -48,14 +49,55 @@ def _errors(*statuses: int, descriptions: dict[int, str] | None = None) -> dict[
     implied = {431} | ({422, 429} if 401 in statuses else set())
     descr = {**_DESCR, **(descriptions or {})}
     return {
-        s: ResponseSpec(data_container=Problem, media_type=PROBLEM, description=descr[s], generate_examples=False)
+        s: ResponseSpec(
+            data_container=Problem,
+            media_type=PROBLEM,
+            description=descr[s],
+            generate_examples=False,
+            examples=[ex.problem_example(s)],
+        )
         for s in sorted({*statuses, *implied})
     }
 
 
-def _tenant(status: int, description: str) -> dict[int, ResponseSpec]:
-    """A success status besides the handler's default one (Litestar documents only that one)."""
-    return {status: ResponseSpec(data_container=TenantOut, generate_examples=False, description=description)}
+def _ok(status: int, container: Any, description: str, **examples: Any) -> dict[int, ResponseSpec]:
+    """A success response with its examples (keyword: summary, value). Also used for a handler's
+    default status, which Litestar would otherwise document without an example."""
+    return {
+        status: ResponseSpec(
+            data_container=container,
+            generate_examples=False,
+            description=description,
+            examples=[ex.example(summary.replace("_", " "), value) for summary, value in examples.items()],
+        )
+    }
+
+
+def _tenant(status: int, description: str, **examples: Any) -> dict[int, ResponseSpec]:
+    """A tenant answer; the examples default to an active tenant."""
+    return _ok(status, TenantOut, description, **(examples or {"active": ex.TENANT_ACTIVE}))
+
+
+PreferHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Prefer",
+        required=False,
+        description=(
+            "RFC 7240. `wait=N`: answer once the operation has finished, waiting at most N seconds "
+            "(capped by the server's TENANTS_MAX_WAIT_S); if it has not finished by then, the answer "
+            "is the usual 202. A finished wait is confirmed by `Preference-Applied: wait=N`."
+        ),
+        examples=[ex.example("wait up to 30 s", "wait=30")],
+    ),
+]
+CreateTenantBody = Annotated[
+    CreateTenant,
+    Body(
+        description="The tenant to onboard.",
+        examples=[ex.example("standard tenant with an admin user", ex.CREATE_TENANT)],
+    ),
+]
 
 
 _DESCR = {
@@ -94,8 +136,8 @@ def _container(request: Request[Any, Any, Any], tenant_id: str | None = None) ->
     return request.app.state.container  # type: ignore[no-any-return]
 
 
-def _prefer_wait(request: Request[Any, Any, Any], settings: Settings) -> float | None:
-    match = _WAIT_RE.search(request.headers.get("prefer", ""))
+def _prefer_wait(prefer: str | None, settings: Settings) -> float | None:
+    match = _WAIT_RE.search(prefer or "")
     return min(float(match.group(1)), settings.max_wait_s) if match else None
 
 
@@ -114,13 +156,18 @@ def _tenant_response(tenant: Tenant, status: int, headers: dict[str, str] | None
 
 
 async def _started(
-    request: Request[Any, Any, Any], tenant: Tenant, until: set[TenantStatus], done_status: int, headers: dict[str, str]
+    request: Request[Any, Any, Any],
+    tenant: Tenant,
+    until: set[TenantStatus],
+    done_status: int,
+    headers: dict[str, str],
+    prefer: str | None,
 ) -> Response[TenantOut]:
     """An operation was queued: 202, or with ``Prefer: wait=N`` (RFC 7240) the tenant once it
     reaches ``until`` within N seconds, answered with ``done_status``."""
     container = _container(request)
     container.wake_worker()
-    wait = _prefer_wait(request, container.settings)
+    wait = _prefer_wait(prefer, container.settings)
     if not wait:
         return _tenant_response(tenant, 202, headers)
     tenant = await _wait_for(container, tenant.tenant_id, until, wait)
@@ -129,7 +176,7 @@ async def _started(
     return _tenant_response(tenant, 202, headers)
 
 
-async def _create(request: Request[Any, Any, Any], data: CreateTenant) -> Response[TenantOut]:
+async def _create(request: Request[Any, Any, Any], data: CreateTenant, prefer: str | None) -> Response[TenantOut]:
     container = _container(request, data.tenant_id)
     assert container.onboard is not None
     outcome: Outcome = await container.onboard(
@@ -138,16 +185,16 @@ async def _create(request: Request[Any, Any, Any], data: CreateTenant) -> Respon
     headers = {"Location": f"/v1/tenants/{data.tenant_id}"}
     if not outcome.changed:
         return _tenant_response(outcome.tenant, 200, headers)
-    return await _started(request, outcome.tenant, _TERMINAL, 201, headers)
+    return await _started(request, outcome.tenant, _TERMINAL, 201, headers, prefer)
 
 
-async def _delete(request: Request[Any, Any, Any], tenant_id: str) -> Response[TenantOut]:
+async def _delete(request: Request[Any, Any, Any], tenant_id: str, prefer: str | None) -> Response[TenantOut]:
     container = _container(request, tenant_id)
     assert container.delete_tenant is not None
     outcome = await container.delete_tenant(tenant_id)
     if not outcome.changed:
         return _tenant_response(outcome.tenant, 200)
-    return await _started(request, outcome.tenant, {TenantStatus.DELETED}, 200, {})
+    return await _started(request, outcome.tenant, {TenantStatus.DELETED}, 200, {}, prefer)
 
 
 async def _retry(request: Request[Any, Any, Any], tenant_id: str) -> Response[TenantOut]:
@@ -178,25 +225,32 @@ class TenantController(Controller):
         response_headers=[REPLAYED_HEADER],
         responses={
             **_tenant(200, "The same body again: the tenant as it is."),
-            **_tenant(201, "With `Prefer: wait=N`: provisioning finished within N seconds (`active` or `failed`)."),
+            **_tenant(
+                201,
+                "With `Prefer: wait=N`: provisioning finished within N seconds (`active` or `failed`).",
+                active=ex.TENANT_ACTIVE,
+                failed=ex.TENANT_FAILED,
+            ),
+            **_tenant(202, "Accepted: provisioning runs in the background; poll `Location`.", provisioning=ex.TENANT_PROVISIONING),
             **_errors(400, 401, 403, 409, 413, 422, 503),
         },
     )
     async def create(
         self,
         request: Request[Any, Any, Any],
-        data: JSONBody[CreateTenant],
+        data: CreateTenantBody,
         idempotency_key: IdempotencyKeyHeader = None,
+        prefer: PreferHeader = None,
     ) -> Response[TenantOut]:
         _name_tenant(data.tenant_id)  # replays too
-        return await idempotent(request, idempotency_key, lambda: _create(request, data))
+        return await idempotent(request, idempotency_key, lambda: _create(request, data, prefer))
 
     @get(
         "/",
         summary="List tenants",
         description="Tenants in tenant_id order, optionally filtered; pass `next_cursor` back as `cursor` for the next page.",
         guards=[require_scope("tenants:read")],
-        responses=_errors(400, 401, 403, 422, 503),
+        responses={**_ok(200, TenantPage, "A page of tenants.", page=ex.TENANT_PAGE), **_errors(400, 401, 403, 422, 503)},
     )
     async def list_tenants(
         self,
@@ -223,7 +277,16 @@ class TenantController(Controller):
         summary="Get a tenant",
         description="The tenant, its status, its last error and every resource recorded so far.",
         guards=[require_scope("tenants:read")],
-        responses=_errors(400, 401, 403, 404, 503),
+        responses={
+            **_tenant(
+                200,
+                "The tenant.",
+                active=ex.TENANT_ACTIVE,
+                provisioning=ex.TENANT_PROVISIONING,
+                failed=ex.TENANT_FAILED,
+            ),
+            **_errors(400, 401, 403, 404, 503),
+        },
     )
     async def get_tenant(self, request: Request[Any, Any, Any], tenant_id: FromPath[str]) -> TenantOut:
         container = _container(request, tenant_id)
@@ -243,15 +306,24 @@ class TenantController(Controller):
         guards=[require_scope("tenants:delete")],
         response_headers=[REPLAYED_HEADER],
         responses={
-            **_tenant(200, "Already deleted, or with `Prefer: wait=N` the teardown finished within N seconds."),
+            **_tenant(
+                200,
+                "Already deleted, or with `Prefer: wait=N` the teardown finished within N seconds.",
+                deleted=ex.TENANT_DELETED,
+            ),
+            **_tenant(202, "Accepted: teardown runs in the background.", deprovisioning=ex.TENANT_DEPROVISIONING),
             **_errors(400, 401, 403, 404, 409, 422, 503, descriptions=_KEY_ONLY_DESCR),
         },
     )
     async def delete_tenant(
-        self, request: Request[Any, Any, Any], tenant_id: FromPath[str], idempotency_key: IdempotencyKeyHeader = None
+        self,
+        request: Request[Any, Any, Any],
+        tenant_id: FromPath[str],
+        idempotency_key: IdempotencyKeyHeader = None,
+        prefer: PreferHeader = None,
     ) -> Response[TenantOut]:
         _name_tenant(tenant_id)
-        return await idempotent(request, idempotency_key, lambda: _delete(request, tenant_id))
+        return await idempotent(request, idempotency_key, lambda: _delete(request, tenant_id, prefer))
 
     @post(
         "/{tenant_id:str}/retry",
@@ -263,7 +335,10 @@ class TenantController(Controller):
         status_code=202,
         guards=[require_scope("tenants:write")],
         response_headers=[REPLAYED_HEADER],
-        responses=_errors(400, 401, 403, 404, 409, 422, 503),
+        responses={
+            **_tenant(202, "Accepted: provisioning resumes in the background.", provisioning=ex.TENANT_PROVISIONING),
+            **_errors(400, 401, 403, 404, 409, 422, 503),
+        },
     )
     async def retry(
         self, request: Request[Any, Any, Any], tenant_id: FromPath[str], idempotency_key: IdempotencyKeyHeader = None
@@ -281,9 +356,12 @@ class TenantController(Controller):
             "is deleted. Pass `next_cursor` back as `cursor` for the next page."
         ),
         guards=[require_scope("tenants:read")],
-        responses=_errors(
-            400, 401, 403, 404, 422, 503, descriptions={404: "No such tenant, and no event was ever recorded under this id."}
-        ),
+        responses={
+            **_ok(200, AuditEventPage, "A page of audit events.", page=ex.AUDIT_PAGE),
+            **_errors(
+                400, 401, 403, 404, 422, 503, descriptions={404: "No such tenant, and no event was ever recorded under this id."}
+            ),
+        },
     )
     async def list_events(
         self,
@@ -304,14 +382,20 @@ class TenantController(Controller):
     description="Every tier a tenant can be onboarded with, and what its template provisions.",
     security=[{"bearer": []}],
     guards=[require_scope("tenants:read")],
-    responses=_errors(401, 403, 503),
+    responses={**_ok(200, list[TierOut], "The tiers.", tiers=ex.TIERS), **_errors(401, 403, 503)},
 )
 async def list_tiers(request: Request[Any, Any, Any]) -> list[TierOut]:
     tiers = _container(request).tiers
     return [TierOut(name=name, description=t.description, settings=t.summary()) for name, t in sorted(tiers.items())]
 
 
-@get("/health/live", tags=["health"], summary="Liveness", description="200 while the process serves HTTP.")
+@get(
+    "/health/live",
+    tags=["health"],
+    summary="Liveness",
+    description="200 while the process serves HTTP.",
+    responses=_ok(200, dict[str, str], "Alive.", live=ex.LIVE),
+)
 async def live() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -321,7 +405,7 @@ async def live() -> dict[str, str]:
     tags=["health"],
     summary="Readiness",
     description="200 when the registry and AWS answer; 503 otherwise.",
-    responses=_errors(503),
+    responses={**_ok(200, dict[str, Any], "Ready.", ready=ex.READY), **_errors(503)},
 )
 async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
     from adapters.registry.sql import ping
@@ -355,6 +439,15 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
         "like /health: keep it off the public network (README, Metrics)."
     ),
     media_type=METRICS_CONTENT_TYPE,
+    responses={
+        200: ResponseSpec(
+            data_container=str,
+            media_type=METRICS_CONTENT_TYPE,
+            description="The metrics, in the Prometheus text format.",
+            generate_examples=False,
+            examples=[ex.example("an excerpt", ex.METRICS)],
+        )
+    },
 )
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     container = _container(request)

@@ -14,13 +14,14 @@ from typing import Annotated, Any
 import msgspec
 import structlog
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import Body, FromPath
 from msgspec import Meta
 
 from adapters.registry.api_keys import ApiKeyRecord
 from domain.errors import InvalidInput
 from service.apikeys import ExpiryError, Scope, check_expiry, issue_key, key_out
-from service.app import _errors
+from service import openapi_examples as ex
+from service.app import _errors, _ok
 from service.errors import ApiKeyNotFound, ScopeNotHeld
 from service.http_auth import require_scope
 from service.principal import Principal
@@ -109,9 +110,18 @@ class KeysController(Controller):
             "itself (403 otherwise). No `Idempotency-Key`: a replayable answer would store the key."
         ),
         status_code=201,
-        responses=_errors(400, 401, 403, 413, 422, 503, descriptions=_CREATE_DESCR),
+        responses={
+            **_ok(201, ApiKeyCreated, "The new key, in `key`: shown this once.", created=ex.KEY_CREATED),
+            **_errors(400, 401, 403, 413, 422, 503, descriptions=_CREATE_DESCR),
+        },
     )
-    async def create_key(self, request: Request[Any, Any, Any], data: JSONBody[CreateApiKey]) -> Response[ApiKeyCreated]:
+    async def create_key(
+        self,
+        request: Request[Any, Any, Any],
+        data: Annotated[
+            CreateApiKey, Body(examples=[ex.example("a key for a SaaS backend", ex.CREATE_KEY)])
+        ],
+    ) -> Response[ApiKeyCreated]:
         container = _container(request)
         assert container.api_keys is not None
         caller: Principal = request.user
@@ -136,7 +146,7 @@ class KeysController(Controller):
         "/",
         summary="List API keys",
         description="Every key, including revoked and expired ones, oldest first. Never the key or its hash.",
-        responses=_errors(401, 403, 503, descriptions=_KEY_DESCR),
+        responses={**_ok(200, ApiKeyList, "Every key.", keys=ex.KEY_LIST), **_errors(401, 403, 503, descriptions=_KEY_DESCR)},
     )
     async def list_keys(self, request: Request[Any, Any, Any]) -> ApiKeyList:
         container = _container(request)
@@ -148,7 +158,7 @@ class KeysController(Controller):
         "/{key_id:str}",
         summary="Get an API key",
         description="One key's name, prefix, scopes and dates. Never the key or its hash.",
-        responses=_errors(400, 401, 403, 404, 503, descriptions=_KEY_DESCR),
+        responses={**_ok(200, ApiKeyOut, "The key.", key=ex.KEY), **_errors(400, 401, 403, 404, 503, descriptions=_KEY_DESCR)},
     )
     async def get_key(self, request: Request[Any, Any, Any], key_id: FromPath[str]) -> ApiKeyOut:
         container = _container(request)
@@ -162,7 +172,10 @@ class KeysController(Controller):
             "key changes nothing and answers 200 again."
         ),
         status_code=200,
-        responses=_errors(400, 401, 403, 404, 503, descriptions=_KEY_DESCR),
+        responses={
+            **_ok(200, ApiKeyOut, "The key, now revoked.", revoked=ex.KEY_REVOKED),
+            **_errors(400, 401, 403, 404, 503, descriptions=_KEY_DESCR),
+        },
     )
     async def revoke_key(self, request: Request[Any, Any, Any], key_id: FromPath[str]) -> ApiKeyOut:
         container = _container(request)
