@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit integration e2e openapi client clean
+.PHONY: run test lint unit integration e2e openapi client clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,17 @@ openapi: $(STAMP)
 client: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/openapi-python-client generate --path openapi/openapi.json \
 		--config openapi/client-config.yaml --meta none --overwrite --output-path client/tenant_provisioner_client
+
+# The benchmarks of issue 7 (docs/benchmarks.md), one after another, each printing its figures and
+# the ratio it targets; a few minutes in all. Not part of `make test` (which holds no timing
+# assertion). fast_reads, registry_scale and memory need PostgreSQL on 127.0.0.1:5432 (user
+# postgres, trust auth): each makes a database of its own and drops it.
+BENCHES := critical_path bulk_onboard fast_reads registry_scale memory
+bench: $(STAMP)
+	@set -e; for b in $(BENCHES); do \
+		echo "== bench/$$b.py"; \
+		$(BIN)/python bench/$$b.py; \
+	done
 
 clean:
 	rm -rf $(VENV) var .pytest_cache client

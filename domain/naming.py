@@ -122,6 +122,56 @@ class ResourceNames:
     def role_policy(self, kind: str) -> str:
         return f"{self.prefix}-{self.tenant_id}-{kind}-policy"
 
+    def extra_role(self, role: str) -> str:
+        """A tier's extra role (``[roles.<role>]``, 1-16 lower-case letters and digits):
+        ``<prefix>-<tenant_id>-<role>`` when that fits IAM's 64 characters, else
+        ``<prefix>-t<hash of tenant_id>-<role>`` (at most 16 + 2 + 24 + 1 + 16 = 59)."""
+        name = f"{self.prefix}-{self.tenant_id}-{role}"
+        if len(name) > 64:
+            digest = hashlib.sha256(self.tenant_id.encode()).hexdigest()[:24]
+            name = f"{self.prefix}-t{digest}-{role}"
+        if not is_valid_role_name(name):
+            raise InvalidInput("roles", f"derived role name {name!r} breaks IAM's rules")
+        return name
+
+    def extra_role_of(self, name: str) -> str | None:
+        """The ``[roles]`` name whose role is called ``name`` (case-insensitively, as IAM), or None."""
+        lowered = name.casefold()
+        digest = hashlib.sha256(self.tenant_id.encode()).hexdigest()[:24]
+        for head in (f"{self.prefix}-{self.tenant_id}-", f"{self.prefix}-t{digest}-"):
+            role = lowered[len(head) :] if lowered.startswith(head) else ""
+            if re.fullmatch(r"[a-z0-9]{1,16}", role) and role not in ("auth", "unauth") and self.extra_role(role) == lowered:
+                return role
+        return None
+
+    def extra_role_policy(self, role: str) -> str:
+        return f"{self.extra_role(role)}-policy"
+
+    def named_app_client(self, client: str, *, primary: bool) -> str:
+        """The primary client keeps ``<prefix>-<tenant_id>-app`` (tenants provisioned before
+        multi-client tiers keep theirs); the others are ``<prefix>-<tenant_id>-app-<client>``."""
+        return self.app_client if primary else f"{self.app_client}-{client}"
+
+    def client_of_secret(self, name: str) -> str | None:
+        """The app client (not the primary) whose secret is called ``name``, or None."""
+        match = re.fullmatch(rf"{re.escape(self.prefix)}/{re.escape(self.tenant_id)}/app-client/([a-z][a-z0-9-]{{0,19}})/secret", name)
+        return match.group(1) if match else None
+
+    def provider_of_secret(self, name: str) -> str | None:
+        """The tenant identity provider whose client secret is called ``name``, or None."""
+        match = re.fullmatch(rf"{re.escape(self.prefix)}/{re.escape(self.tenant_id)}/idp/([A-Za-z0-9._-]{{1,32}})/secret", name)
+        return match.group(1) if match else None
+
+    def named_client_secret(self, client: str, *, primary: bool) -> str:
+        """``<prefix>/<tenant_id>/app-client/secret`` for the primary client (as before), else
+        ``<prefix>/<tenant_id>/app-client/<client>/secret``: at most 16 + 1 + 40 + 39 = 96."""
+        if primary:
+            return self.client_secret
+        name = f"{self.prefix}/{self.tenant_id}/app-client/{client}/secret"
+        if not is_valid_secret_name(name):
+            raise InvalidInput("app_clients", f"derived secret name {name!r} breaks Secrets Manager's rules")
+        return name
+
     @property
     def client_secret(self) -> str:
         """The Secrets Manager name of the app client secret: ``<prefix>/<tenant_id>/app-client/secret``.
@@ -132,6 +182,15 @@ class ResourceNames:
         name = f"{self.prefix}/{self.tenant_id}/app-client/secret"
         if not is_valid_secret_name(name):  # pragma: no cover - guaranteed by the two patterns
             raise InvalidInput("tenant_id", f"derived secret name {name!r} breaks Secrets Manager's rules")
+        return name
+
+    def identity_provider_secret(self, provider: str) -> str:
+        """The Secrets Manager name of a tenant identity provider's client secret:
+        ``<prefix>/<tenant_id>/idp/<provider>/secret`` (provider names fit secret names:
+        domain/tenant_settings.py). At most 16 + 1 + 40 + 5 + 32 + 7 = 101 characters."""
+        name = f"{self.prefix}/{self.tenant_id}/idp/{provider}/secret"
+        if not is_valid_secret_name(name):
+            raise InvalidInput(f"identity_providers.{provider}", f"derived secret name {name!r} breaks Secrets Manager's rules")
         return name
 
     @property

@@ -9,6 +9,7 @@ recorded, so nothing they created is forgotten), and the first error is raised.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -65,28 +66,64 @@ def critical_path_depth(steps: Iterable[Step]) -> int:
     return max(depth.values(), default=0)
 
 
+# Set in each step's task by run_plan: marks that step's outputs as available to its dependents.
+_RELEASE: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("plan_release", default=None)
+
+
+def release_dependents() -> None:
+    """Called from inside a running step: the steps that come after it may start now, before it
+    returns (say, while it writes down what it made). It still counts as running until it
+    returns, for ``max_concurrent`` too, and should it fail after all, the plan fails with it (no
+    further step starts; those already started finish). Outside a plan it does nothing."""
+    release = _RELEASE.get()
+    if release is not None:
+        release()
+
+
 async def run_plan(
     steps: Iterable[Step],
     run_step: Callable[[Step], Awaitable[None]],
     *,
     done: Iterable[str] = (),
+    max_concurrent: int = 0,
 ) -> None:
-    """Run every step not in ``done``, each once its dependencies are done."""
+    """Run every step not in ``done``, each once its dependencies are done (or have called
+    ``release_dependents``); at most ``max_concurrent`` at once (0: no limit; 1 runs the plan one
+    step at a time, in order)."""
     ordered = validate_plan(steps)
     finished = set(done)
+    released: set[str] = set()
     pending = [step for step in ordered if step.name not in finished]
     running: dict[asyncio.Task[None], Step] = {}
     failure: PlanError | None = None
+    wake = asyncio.Event()
+
+    def start(step: Step) -> asyncio.Task[None]:
+        def release() -> None:
+            released.add(step.name)
+            wake.set()
+
+        context = contextvars.copy_context()
+        context.run(_RELEASE.set, release)
+        return asyncio.get_running_loop().create_task(run_step(step), context=context)  # type: ignore[arg-type]
+
+    waiter: asyncio.Task[bool] | None = None
     try:
         while pending or running:
             if failure is None:
-                ready = [step for step in pending if all(dep in finished for dep in step.after)]
+                available = finished | released
+                ready = [step for step in pending if all(dep in available for dep in step.after)]
+                if max_concurrent > 0:
+                    ready = ready[: max(0, max_concurrent - len(running))]
                 for step in ready:
                     pending.remove(step)
-                    running[asyncio.ensure_future(run_step(step))] = step
+                    running[start(step)] = step
             if not running:
                 break
-            completed, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            wake.clear()
+            waiter = asyncio.ensure_future(wake.wait())
+            completed, _ = await asyncio.wait([*running, waiter], return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
             # In start order, so that when two steps fail in one tick the first started is reported.
             for task in [t for t in running if t in completed]:
                 step = running.pop(task)
@@ -96,6 +133,8 @@ async def run_plan(
                 elif failure is None:
                     failure = PlanError(step.name, error)
     finally:
+        if waiter is not None:
+            waiter.cancel()
         # Only reached with tasks still running when we are cancelled ourselves.
         for task in running:
             task.cancel()

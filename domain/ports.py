@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol
 
 from domain.audit import AuditEvent
+from domain.lifecycle import LifecycleEvent
 from domain.tenant import Cell, JobKind, Tenant
-from domain.tiers import Group, TierTemplate
+from domain.tenant_settings import IdentityProviderSettings
+from domain.tiers import Group, ResourceServer, TierTemplate
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,9 @@ class Job:
     attempts: int
     lease_owner: str
     lease_expires_at: datetime
+    # True when the tenant has no earlier job of any kind: for a provision job, the one written in
+    # the same transaction as the tenant itself (ProvisionTenant's fast path relies on it).
+    first_for_tenant: bool = False
 
 
 class Clock(Protocol):
@@ -103,12 +109,18 @@ class AuditLog(Protocol):
         """A tenant's events in id order (oldest first), those after ``after_id``."""
 
 
+class Outbox(Protocol):
+    async def add(self, event: LifecycleEvent) -> None:
+        """Stage a lifecycle event for delivery; it commits (or rolls back) with the transaction."""
+
+
 class UnitOfWork(Protocol):
     """One registry transaction: ``async with uow: ...; await uow.commit()``."""
 
     tenants: TenantRepository
     jobs: JobQueue
     events: AuditLog
+    outbox: Outbox
 
     async def __aenter__(self) -> UnitOfWork: ...
 
@@ -122,7 +134,10 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> UnitOfWork: ...
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+        """A new unit; ``read_only`` promises plain reads only (no write, lock or commit of
+        changes), which the registry may serve more cheaply."""
+        ...
 
 
 class UserPoolGateway(Protocol):
@@ -133,14 +148,51 @@ class UserPoolGateway(Protocol):
         pool's hosted-UI domain or None."""
 
     async def create_user_pool(
-        self, cell: Cell, *, name: str, template: TierTemplate, tags: dict[str, str]
-    ) -> CloudResource: ...
+        self,
+        cell: Cell,
+        *,
+        name: str,
+        template: TierTemplate,
+        tags: dict[str, str],
+        display_name: str | None = None,
+        tenant_id: str | None = None,
+    ) -> CloudResource:
+        """Everything the template says about the pool; ``{{display_name}}`` and
+        ``{{tenant_id}}`` in its messages are filled in with the tenant's values."""
 
-    async def configure_mfa(self, cell: Cell, *, pool_id: str, template: TierTemplate) -> None: ...
+    async def configure_mfa(
+        self,
+        cell: Cell,
+        *,
+        pool_id: str,
+        template: TierTemplate,
+        display_name: str | None = None,
+        tenant_id: str | None = None,
+    ) -> None: ...
 
     async def find_app_client(self, cell: Cell, *, pool_id: str, name: str) -> str | None: ...
 
-    async def create_app_client(self, cell: Cell, *, pool_id: str, name: str, template: TierTemplate) -> str: ...
+    async def create_app_client(
+        self,
+        cell: Cell,
+        *,
+        pool_id: str,
+        name: str,
+        template: TierTemplate,
+        client: str | None = None,
+        callback_urls: Sequence[str] | None = None,
+        logout_urls: Sequence[str] | None = None,
+        identity_providers: Sequence[str] | None = None,
+    ) -> str:
+        """The template's app client ``client`` (default: its primary one). Non-empty
+        ``callback_urls``/``logout_urls`` replace the template's; ``identity_providers`` are
+        allowed next to COGNITO."""
+
+    async def ensure_resource_server(self, cell: Cell, *, pool_id: str, server: ResourceServer) -> None:
+        """Create the resource server unless the pool already has one with its identifier."""
+
+    async def set_group_role(self, cell: Cell, *, pool_id: str, group: str, role_arn: str) -> None:
+        """The group's IAM role (UpdateGroup RoleArn): cognito:preferred_role in ID tokens."""
 
     async def client_secret(self, cell: Cell, *, pool_id: str, client_id: str) -> SecretText:
         """The app client's secret (DescribeUserPoolClient). Raises CloudError
@@ -158,8 +210,11 @@ class UserPoolGateway(Protocol):
 
     async def user_exists(self, cell: Cell, *, pool_id: str, username: str) -> bool: ...
 
-    async def create_user(self, cell: Cell, *, pool_id: str, username: str, email: str) -> None:
-        """Raises CloudAlreadyExists when the username is taken."""
+    async def create_user(
+        self, cell: Cell, *, pool_id: str, username: str, email: str, attributes: Mapping[str, str] | None = None
+    ) -> None:
+        """Raises CloudAlreadyExists when the username is taken. ``attributes`` are further
+        user attributes, e.g. ``custom:tenant_id``."""
 
     async def add_user_to_group(self, cell: Cell, *, pool_id: str, username: str, group: str) -> None: ...
 
@@ -171,6 +226,54 @@ class UserPoolGateway(Protocol):
     async def list_owned_user_pools(self, cell: Cell) -> list[CloudResource]:
         """Every user pool in the cell's Region that carries the service's managed-by tag, with
         its tags (``tenants:tenant-id``) and ``extra`` as ``find_user_pool`` reports it."""
+
+    # -- the tenant's own identity providers and settings (domain/tenant_settings.py) ---------
+
+    async def describe_identity_provider(self, cell: Cell, *, pool_id: str, name: str) -> dict[str, Any] | None:
+        """``{"type", "details", "attribute_mapping"}`` of the pool's provider ``name`` (details
+        without ``client_secret``), or None when the pool has no such provider."""
+
+    async def put_identity_provider(
+        self,
+        cell: Cell,
+        *,
+        pool_id: str,
+        provider: IdentityProviderSettings,
+        client_secret: SecretText | None,
+        exists: bool,
+    ) -> None:
+        """CreateIdentityProvider, or UpdateIdentityProvider when ``exists``: the pool's provider
+        then has exactly these details and attribute mapping."""
+
+    async def delete_identity_provider(self, cell: Cell, *, pool_id: str, name: str) -> None:
+        """Raises CloudNotFound when it is already gone."""
+
+    async def list_identity_providers(self, cell: Cell, *, pool_id: str) -> list[str]: ...
+
+    async def update_app_client(
+        self,
+        cell: Cell,
+        *,
+        pool_id: str,
+        client_id: str,
+        name: str,
+        template: TierTemplate,
+        client: str | None = None,
+        callback_urls: Sequence[str] | None = None,
+        logout_urls: Sequence[str] | None = None,
+        identity_providers: Sequence[str] | None = None,
+    ) -> None:
+        """UpdateUserPoolClient with the client's whole configuration, as create_app_client
+        builds it (UpdateUserPoolClient resets what it is not given)."""
+
+    async def update_user_pool(
+        self, cell: Cell, *, pool_id: str, template: TierTemplate, tags: dict[str, str], display_name: str, tenant_id: str
+    ) -> None:
+        """UpdateUserPool with the pool's whole configuration (messages rendered with
+        ``display_name``), then SetUserPoolMfaConfig, as at creation."""
+
+    async def set_user_pool_tags(self, cell: Cell, *, pool_arn: str, tags: dict[str, str]) -> None:
+        """Make the pool's tags exactly ``tags`` (TagResource, then UntagResource for the rest)."""
 
 
 class IdentityPoolGateway(Protocol):
@@ -187,15 +290,26 @@ class IdentityPoolGateway(Protocol):
         client_id: str,
         allow_unauthenticated: bool,
         tags: dict[str, str],
-    ) -> CloudResource: ...
+        client_ids: Sequence[str] = (),
+        login_providers: Mapping[str, str] | None = None,
+        server_side_token_check: bool = True,
+    ) -> CloudResource:
+        """Trusts ``provider_name`` with each of ``client_ids`` (or just ``client_id``), and the
+        social ``login_providers`` (SupportedLoginProviders)."""
 
-    async def set_roles(self, cell: Cell, *, identity_pool_id: str, roles: dict[str, str]) -> None: ...
+    async def set_roles(
+        self, cell: Cell, *, identity_pool_id: str, roles: dict[str, str], role_mappings: dict[str, Any] | None = None
+    ) -> None:
+        """SetIdentityPoolRoles: the default roles and, per provider, a Token or Rules mapping."""
 
     async def delete_identity_pool(self, cell: Cell, *, identity_pool_id: str) -> None:
         """Raises CloudNotFound when it is already gone."""
 
     async def list_owned_identity_pools(self, cell: Cell) -> list[CloudResource]:
         """Every identity pool in the cell's Region that carries the service's managed-by tag."""
+
+    async def set_identity_pool_tags(self, cell: Cell, *, identity_pool_id: str, tags: dict[str, str]) -> None:
+        """Make the pool's tags exactly ``tags``."""
 
 
 class IamGateway(Protocol):
@@ -234,6 +348,9 @@ class IamGateway(Protocol):
         """Every role of the cell's account under ``path_prefix`` that carries the service's
         managed-by tag; ``id`` is the role name."""
 
+    async def set_role_tags(self, cell: Cell, *, name: str, tags: dict[str, str]) -> None:
+        """Make the role's tags exactly ``tags`` (TagRole, UntagRole)."""
+
 
 class SecretStore(Protocol):
     """AWS Secrets Manager: where a confidential app client's secret is kept for the tenant.
@@ -260,6 +377,13 @@ class SecretStore(Protocol):
     async def list_owned_secrets(self, cell: Cell) -> list[CloudResource]:
         """Every secret in the cell's Region that carries the service's managed-by tag, with its
         tags, as ``find_secret`` reports it (for the orphan sweep)."""
+
+    async def read_secret(self, cell: Cell, *, arn_or_name: str) -> SecretText:
+        """The current value (GetSecretValue) of a secret the service stored: an identity
+        provider's client secret, on its way to CreateIdentityProvider. Raises CloudNotFound."""
+
+    async def set_secret_tags(self, cell: Cell, *, arn_or_name: str, tags: dict[str, str]) -> None:
+        """Make the secret's tags exactly ``tags``."""
 
 
 class StepObserver(Protocol):

@@ -5,11 +5,37 @@ deterministic name) and adopts it when it carries this tenant's ownership tags; 
 create. Its outputs are written to the registry the moment it finishes. A process killed between
 an AWS create and that write therefore finds the resource again on the next run instead of
 creating a second one.
+
+The fast path: the first run of a fresh tenant creates without looking. Looking first doubles
+the chain of dependent calls (ListUserPools before CreateUserPool, ListUserPoolClients before
+CreateUserPoolClient, ListIdentityPools, GetRole ...), and on that run every look-up of a
+resource named after the tenant is bound to find nothing of ours. Why, and exactly when:
+
+- Only this service creates resources named after a tenant, only in a provisioning run of that
+  tenant, and tenant ids are never reused (a deleted tenant keeps its tombstone). So before the
+  tenant's first provisioning run none of its resources exists.
+- A run is the first when its job is attempt 1 (every claim of a job counts one attempt, a lease
+  taken over after a crash or a release at shutdown included) of the tenant's first job ever
+  (``Job.first_for_tenant``: the job OnboardTenant writes in the same transaction as the tenant;
+  jobs are kept once done), and the tenant has no recorded step or output. Any resumed run
+  (attempt 2 and up), any RetryTenant job and any run without a job (fence) keeps adopt-first.
+- Within that run a step creates without looking only on its first try. A step retried after an
+  error (a lost response may have created the resource) looks first again, on every further try.
+  Each resource is created by exactly one step, so one step's retry cannot be fooled by another's.
+- A resource whose name is unique (IAM roles, groups, users, secrets) still adopts on
+  AlreadyExists, with the ownership check. A foreign user pool or identity pool carrying our name
+  (Cognito names are not unique) is never adopted nor touched: we create our own beside it.
+
+Hence never duplicated (a create is skipped-lookup only when nothing of ours can exist) and never
+orphaned (whatever a first run creates and fails to record, the next run, which is never a first
+run, finds by name). The hosted-UI domain keeps its look-up: prefix domains are unique across
+all AWS accounts, and the look-up is what explains a domain held by someone else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -18,8 +44,15 @@ from typing import Any
 
 from domain.audit import AuditEvent, worker_actor
 from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound, DomainError, ResourceNotOwned, explain
+from domain.lifecycle import (
+    DEPROVISIONED,
+    DEPROVISIONING_FAILED,
+    PROVISIONING_FAILED,
+    PROVISIONING_SUCCEEDED,
+    lifecycle_event,
+)
 from domain.naming import ResourceNames, is_owned_by, ownership_tags
-from domain.plan import PlanError, Step, run_plan
+from domain.plan import PlanError, Step, release_dependents, run_plan
 from domain.policies import render_role_policy, trust_policy
 from domain.ports import (
     Clock,
@@ -28,15 +61,20 @@ from domain.ports import (
     IamGateway,
     IdentityPoolGateway,
     SecretStore,
+    SecretText,
     StepObserver,
     UnitOfWork,
     UnitOfWorkFactory,
     UserPoolGateway,
 )
-from domain.tenant import LastError, Tenant, TenantStatus
-from domain.tiers import TierTemplate
+from domain.tenant import JobKind, LastError, SettingsStatus, Tenant, TenantStatus
+from domain.tenant_settings import TenantSettings
+from domain.tiers import TENANT_ID_ATTRIBUTE, TierTemplate, template_tags
 
 ROLE_KINDS = {"auth": "authenticated", "unauth": "unauthenticated"}
+
+# True while a step runs its first try (set by _PlanRunner._attempt, per step task).
+_FIRST_TRY: contextvars.ContextVar[bool] = contextvars.ContextVar("first_try", default=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +98,8 @@ class ProvisioningSettings:
     step_attempts: int = 8
     step_backoff_s: float = 0.2
     step_backoff_max_s: float = 5.0
+    # Steps of one plan running at once; 0: every step whose dependencies are done (the default).
+    plan_concurrency: int = 0
 
 
 class Superseded(Exception):
@@ -70,10 +110,43 @@ class LeaseLost(Superseded):
     """Another worker took the job over (our lease expired): stop without writing anything."""
 
 
+def with_identity_providers(steps: list[Step], settings: TenantSettings | None) -> list[Step]:
+    """The tenant's own identity providers go onto the pool after it exists and before any app
+    client, since a client may only list providers the pool already has."""
+    if settings is None or not settings.identity_providers:
+        return steps
+    placed: list[Step] = []
+    for step in steps:
+        if step.name.startswith("app_client"):
+            step = Step(step.name, (*step.after, "identity_providers"))
+        placed.append(step)
+        if step.name == "user_pool":
+            placed.append(Step("identity_providers", ("user_pool",)))
+    return placed
+
+
 def provisioning_steps(template: TierTemplate, *, with_admin: bool) -> list[Step]:
-    steps = [Step("user_pool"), Step("app_client", ("user_pool",))]
-    if template.app_client.generate_secret:
-        steps.append(Step("client_secret", ("app_client",)))
+    clients = template.clients
+    primary_name = template.primary_client
+    primary = clients[primary_name]
+    extras = {name: client for name, client in clients.items() if name != primary_name}
+    steps = [Step("user_pool")]
+    if template.resource_servers:
+        # Before the clients that use their scopes: Cognito refuses a client with an unknown scope.
+        steps.append(Step("resource_servers", ("user_pool",)))
+
+    def client_deps(uses_scopes: bool) -> tuple[str, ...]:
+        return ("user_pool", "resource_servers") if uses_scopes and template.resource_servers else ("user_pool",)
+
+    steps.append(Step("app_client", client_deps(bool(primary.custom_scopes()))))
+    if extras:
+        # Every further client in one step, created concurrently, next to the primary one.
+        steps.append(Step("app_clients", client_deps(any(c.custom_scopes() for c in extras.values()))))
+    if any(client.generate_secret for client in clients.values()):
+        secret_deps = (("app_client",) if primary.generate_secret else ()) + (
+            ("app_clients",) if any(c.generate_secret for c in extras.values()) else ()
+        )
+        steps.append(Step("client_secret", secret_deps))
     if template.mfa != "OFF":
         steps.append(Step("user_pool_mfa", ("user_pool",)))
     if template.groups:
@@ -82,8 +155,9 @@ def provisioning_steps(template: TierTemplate, *, with_admin: bool) -> list[Step
         steps.append(Step("hosted_ui_domain", ("user_pool",)))
     if with_admin:
         steps.append(Step("admin_user", ("groups",)))
+    pool_deps = ("app_client",) + (("app_clients",) if any(c.trusted_by_identity_pool for c in extras.values()) else ())
     steps += [
-        Step("identity_pool", ("app_client",)),
+        Step("identity_pool", pool_deps),
         Step("auth_role", ("identity_pool",)),
         Step("auth_role_policy", ("auth_role",)),
     ]
@@ -91,6 +165,11 @@ def provisioning_steps(template: TierTemplate, *, with_admin: bool) -> list[Step
     if template.allow_guest_identities:
         steps += [Step("unauth_role", ("identity_pool",)), Step("unauth_role_policy", ("unauth_role",))]
         role_policies.append("unauth_role_policy")
+    if template.roles:
+        steps.append(Step("extra_roles", ("identity_pool",)))
+        role_policies.append("extra_roles")
+        if any(group.role for group in template.groups):
+            steps.append(Step("group_roles", ("groups", "extra_roles")))
     steps.append(Step("identity_pool_roles", tuple(role_policies)))
     return steps
 
@@ -100,11 +179,14 @@ def provisioning_steps(template: TierTemplate, *, with_admin: bool) -> list[Step
 TEARDOWN_STEPS = [
     Step("delete_auth_role"),
     Step("delete_unauth_role"),
-    Step("delete_identity_pool", ("delete_auth_role", "delete_unauth_role")),
+    Step("delete_extra_roles"),
+    Step("delete_identity_pool", ("delete_auth_role", "delete_unauth_role", "delete_extra_roles")),
     Step("delete_hosted_ui_domain"),
     Step("delete_user_pool", ("delete_identity_pool", "delete_hosted_ui_domain")),
     # The secret is a copy of the app client's: nothing depends on it, so it goes at any time.
     Step("delete_client_secret"),
+    # The providers themselves go with the pool; their client secrets are separate resources.
+    Step("delete_identity_provider_secrets"),
 ]
 
 
@@ -125,8 +207,11 @@ class _TenantRun:
         self.gw = gateways
         self.settings = settings
         self.names = ResourceNames(settings.resource_prefix, tenant.tenant_id)
-        self.tags = ownership_tags(tenant.tenant_id)
+        # The template's tags, under the ownership tags (which nothing may override).
+        self.tags = template_tags(template, ownership_tags(tenant.tenant_id), tenant.spec.settings.tags)
         self.outputs: dict[str, Any] = dict(tenant.outputs)
+        # The first run of a fresh tenant (module docstring): its steps skip their look-ups.
+        self.fresh = False
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -139,6 +224,10 @@ class _TenantRun:
 
     def _owned(self, resource: CloudResource | None) -> bool:
         return resource is not None and is_owned_by(resource.tags, self.spec.tenant_id)
+
+    def _may_skip_lookup(self) -> bool:
+        """Create without looking: the first try of a step in the first run of a fresh tenant."""
+        return self.fresh and _FIRST_TRY.get()
 
     async def _find_user_pool(self) -> CloudResource | None:
         found = None
@@ -186,49 +275,115 @@ class _TenantRun:
     # -- provisioning steps ------------------------------------------------------------------
 
     async def user_pool(self) -> dict[str, Any]:
-        pool = await self._find_user_pool()
+        pool = None if self._may_skip_lookup() else await self._find_user_pool()
         if pool is not None:
             self._check_owned(pool, "user pool")
         else:
             pool = await self.gw.user_pools.create_user_pool(
-                self.cell, name=self.names.user_pool, template=self._tpl, tags=self.tags
+                self.cell,
+                name=self.names.user_pool,
+                template=self._tpl,
+                tags=self.tags,
+                display_name=self.spec.display_name,
+                tenant_id=self.spec.tenant_id,
             )
+        # A pool made before every pool had custom:tenant_id (adopted on a retry) cannot take it.
+        legacy = {} if pool.extra.get("tenant_id_attribute", True) else {"tenant_id_attribute": False}
         return {
+            **legacy,
             "user_pool_id": pool.id,
             "user_pool_arn": pool.arn,
             "issuer_url": f"https://cognito-idp.{self.cell.region}.amazonaws.com/{pool.id}",
         }
 
     async def user_pool_mfa(self) -> dict[str, Any]:
-        await self.gw.user_pools.configure_mfa(self.cell, pool_id=self.outputs["user_pool_id"], template=self._tpl)
+        await self.gw.user_pools.configure_mfa(
+            self.cell,
+            pool_id=self.outputs["user_pool_id"],
+            template=self._tpl,
+            display_name=self.spec.display_name,
+            tenant_id=self.spec.tenant_id,
+        )
         return {}
 
-    async def app_client(self) -> dict[str, Any]:
+    async def resource_servers(self) -> dict[str, Any]:
         pool_id = self.outputs["user_pool_id"]
-        client_id = await self.gw.user_pools.find_app_client(self.cell, pool_id=pool_id, name=self.names.app_client)
+        servers = self._tpl.resource_servers
+        await asyncio.gather(
+            *(self.gw.user_pools.ensure_resource_server(self.cell, pool_id=pool_id, server=server) for server in servers)
+        )
+        return {"resource_servers": [server.identifier for server in servers]}
+
+    def _client_name(self, client: str) -> str:
+        return self.names.named_app_client(client, primary=client == self._tpl.primary_client)
+
+    def _client_urls(self) -> dict[str, Any]:
+        """The tenant's own callback and logout URLs, when it has any: they replace the
+        template's defaults on clients with the code or implicit flow."""
+        settings = getattr(self.spec, "settings", None)
+        return {
+            "callback_urls": tuple(getattr(settings, "callback_urls", ()) or ()) or None,
+            "logout_urls": tuple(getattr(settings, "logout_urls", ()) or ()) or None,
+            # The tenant's own identity providers, allowed next to COGNITO (machine clients: COGNITO only).
+            "identity_providers": tuple(getattr(settings, "provider_names", ()) or ()) or None,
+        }
+
+    async def _ensure_client(self, client: str) -> str:
+        pool_id = self.outputs["user_pool_id"]
+        name = self._client_name(client)
+        client_id = None
+        if not self._may_skip_lookup():
+            client_id = await self.gw.user_pools.find_app_client(self.cell, pool_id=pool_id, name=name)
         if client_id is None:
             client_id = await self.gw.user_pools.create_app_client(
-                self.cell, pool_id=pool_id, name=self.names.app_client, template=self._tpl
+                self.cell, pool_id=pool_id, name=name, template=self._tpl, client=client, **self._client_urls()
             )
-        return {"app_client_id": client_id}
+        return client_id
+
+    def _client_ids(self) -> dict[str, str]:
+        """Every app client recorded so far, by template name, the primary first."""
+        ids = {self.outputs.get("primary_app_client") or self._tpl.primary_client: self.outputs["app_client_id"]}
+        ids.update(self.outputs.get("extra_app_client_ids") or {})
+        return ids
+
+    async def app_client(self) -> dict[str, Any]:
+        primary = self._tpl.primary_client
+        return {"app_client_id": await self._ensure_client(primary), "primary_app_client": primary}
+
+    async def app_clients(self) -> dict[str, Any]:
+        names = [name for name in self._tpl.clients if name != self._tpl.primary_client]
+        ids = await asyncio.gather(*(self._ensure_client(name) for name in names))
+        return {"extra_app_client_ids": dict(zip(names, ids, strict=True))}
 
     async def client_secret(self) -> dict[str, Any]:
         # The secret lives only in this frame, between DescribeUserPoolClient and CreateSecret (or
         # PutSecretValue); the registry gets the ARN. Storing it again after a lost response is
         # harmless: put_client_secret adopts our own secret and writes the same value.
+        # One secret per client that has one, named per client (domain/naming.py).
         store = self._secrets
-        client_id = self.outputs["app_client_id"]
-        secret = await self.gw.user_pools.client_secret(
-            self.cell, pool_id=self.outputs["user_pool_id"], client_id=client_id
-        )
-        stored = await store.put_client_secret(
-            self.cell,
-            name=self.names.client_secret,
-            secret_value=secret,
-            tags=self.tags,
-            description=f"Secret of app client {client_id} of tenant {self.spec.tenant_id}",
-        )
-        return {"app_client_secret_arn": stored.arn or stored.id}
+        ids = self._client_ids()
+        primary = self._tpl.primary_client
+
+        async def keep(client: str) -> str:
+            client_id = ids[client]
+            secret = await self.gw.user_pools.client_secret(
+                self.cell, pool_id=self.outputs["user_pool_id"], client_id=client_id
+            )
+            stored = await store.put_client_secret(
+                self.cell,
+                name=self.names.named_client_secret(client, primary=client == primary),
+                secret_value=secret,
+                tags=self.tags,
+                description=f"Secret of app client {client_id} of tenant {self.spec.tenant_id}",
+            )
+            return stored.arn or stored.id
+
+        names = [name for name, client in self._tpl.clients.items() if client.generate_secret]
+        arns = dict(zip(names, await asyncio.gather(*(keep(name) for name in names)), strict=True))
+        outputs: dict[str, Any] = {"app_client_secret_arns": arns}
+        if primary in arns:
+            outputs["app_client_secret_arn"] = arns[primary]
+        return outputs
 
     async def groups(self) -> dict[str, Any]:
         for group in self._tpl.groups:
@@ -259,10 +414,18 @@ class _TenantRun:
         assert self.spec.admin_email is not None and self._tpl.admin_group is not None
         pool_id = self.outputs["user_pool_id"]
         username = admin_username(self._tpl, self.spec.admin_email)
-        if not await self.gw.user_pools.user_exists(self.cell, pool_id=pool_id, username=username):
+        if self._may_skip_lookup() or not await self.gw.user_pools.user_exists(self.cell, pool_id=pool_id, username=username):
             try:
                 await self.gw.user_pools.create_user(
-                    self.cell, pool_id=pool_id, username=username, email=self.spec.admin_email
+                    self.cell,
+                    pool_id=pool_id,
+                    username=username,
+                    email=self.spec.admin_email,
+                    attributes=(
+                        {f"custom:{TENANT_ID_ATTRIBUTE}": self.spec.tenant_id}
+                        if self.outputs.get("tenant_id_attribute", True)
+                        else {}
+                    ),
                 )
             except CloudAlreadyExists:
                 pass  # created by an earlier attempt whose response was lost
@@ -272,24 +435,42 @@ class _TenantRun:
         return {"admin_username": username}
 
     async def identity_pool(self) -> dict[str, Any]:
-        pool = await self._find_identity_pool()
+        pool = None if self._may_skip_lookup() else await self._find_identity_pool()
         if pool is not None:
             self._check_owned(pool, "identity pool")
         else:
             pool = await self.gw.identity_pools.create_identity_pool(
                 self.cell,
                 name=self.names.identity_pool,
-                provider_name=f"cognito-idp.{self.cell.region}.amazonaws.com/{self.outputs['user_pool_id']}",
+                provider_name=self._provider_name,
                 client_id=self.outputs["app_client_id"],
                 allow_unauthenticated=self._tpl.allow_guest_identities,
                 tags=self.tags,
+                client_ids=self._trusted_client_ids(),
+                login_providers=self._tpl.identity_pool.login_providers,
+                server_side_token_check=self._tpl.identity_pool.server_side_token_check,
             )
         return {"identity_pool_id": pool.id}
+
+    @property
+    def _provider_name(self) -> str:
+        return f"cognito-idp.{self.cell.region}.amazonaws.com/{self.outputs['user_pool_id']}"
+
+    def _trusted_client_ids(self) -> list[str]:
+        ids = self._client_ids()
+        return [ids[name] for name, client in self._tpl.clients.items() if client.trusted_by_identity_pool and name in ids]
 
     async def _role(self, kind: str) -> dict[str, Any]:
         name = self.names.role(kind)
         trust = trust_policy(self.outputs["identity_pool_id"], authenticated=kind == "auth")
-        role = await self.gw.iam.get_role(self.cell, name=name)
+        role = await self._ensure_role(name, trust, f"{ROLE_KINDS[kind]} identities of tenant {self.spec.tenant_id}")
+        key = ROLE_KINDS[kind]
+        return {f"{key}_role_arn": role.arn, f"{key}_role_name": name}
+
+    async def _ensure_role(self, name: str, trust: dict[str, Any], description: str) -> CloudResource:
+        # Skipping the look-up is safe for roles in any case: names are unique per account, so a
+        # role already there answers EntityAlreadyExists and is adopted below, ownership checked.
+        role = None if self._may_skip_lookup() else await self.gw.iam.get_role(self.cell, name=name)
         if role is None:
             try:
                 role = await self.gw.iam.create_role(
@@ -298,7 +479,7 @@ class _TenantRun:
                     path=self.settings.role_path,
                     trust_policy=trust,
                     tags=self.tags,
-                    description=f"{ROLE_KINDS[kind]} identities of tenant {self.spec.tenant_id}",
+                    description=description,
                     permissions_boundary=self.settings.permissions_boundary,
                 )
             except CloudAlreadyExists:
@@ -308,8 +489,7 @@ class _TenantRun:
                 await self._adopt_role(role, trust)
         else:
             await self._adopt_role(role, trust)
-        key = ROLE_KINDS[kind]
-        return {f"{key}_role_arn": role.arn, f"{key}_role_name": name}
+        return role
 
     async def _adopt_role(self, role: CloudResource, trust: dict[str, Any]) -> None:
         """Re-bind an adopted role (it may come from an earlier attempt, or an earlier setting) to
@@ -341,19 +521,82 @@ class _TenantRun:
     async def unauth_role_policy(self) -> dict[str, Any]:
         return await self._role_policy("unauth")
 
+    async def extra_roles(self) -> dict[str, Any]:
+        """The tier's [roles]: tenant-scoped like the authenticated role (same trust, their own
+        tenant-scoped policy), for role-mapping rules and groups."""
+        trust = trust_policy(self.outputs["identity_pool_id"], authenticated=True)
+        values = self._placeholder_values()
+
+        async def ensure(role: str) -> str:
+            spec = self._tpl.roles[role]
+            name = self.names.extra_role(role)
+            found = await self._ensure_role(
+                name, trust, spec.description or f"{role} identities of tenant {self.spec.tenant_id}"
+            )
+            await self.gw.iam.put_role_policy(
+                self.cell,
+                role_name=name,
+                policy_name=self.names.extra_role_policy(role),
+                document=render_role_policy(spec.policy, values),
+            )
+            assert found.arn is not None
+            return found.arn
+
+        names = list(self._tpl.roles)
+        arns = await asyncio.gather(*(ensure(role) for role in names))
+        return {"extra_role_arns": dict(zip(names, arns, strict=True))}
+
+    async def group_roles(self) -> dict[str, Any]:
+        arns = self.outputs["extra_role_arns"]
+        for group in self._tpl.groups:
+            if group.role is not None:
+                await self.gw.user_pools.set_group_role(
+                    self.cell, pool_id=self.outputs["user_pool_id"], group=group.name, role_arn=arns[group.role]
+                )
+        return {}
+
+    def _role_mappings(self) -> dict[str, Any] | None:
+        mapping = self._tpl.identity_pool.role_mapping
+        if mapping is None:
+            return None
+        body: dict[str, Any] = {"Type": mapping.type, "AmbiguousRoleResolution": mapping.ambiguous_role_resolution}
+        if mapping.type == "Rules":
+            arns = {"authenticated": self.outputs["authenticated_role_arn"], **(self.outputs.get("extra_role_arns") or {})}
+            body["RulesConfiguration"] = {
+                "Rules": [
+                    {"Claim": rule.claim, "MatchType": rule.match_type, "Value": rule.value, "RoleARN": arns[rule.role]}
+                    for rule in mapping.rules
+                ]
+            }
+        # One mapping per trusted app client: the key is "<provider name>:<client id>".
+        return {f"{self._provider_name}:{client_id}": body for client_id in self._trusted_client_ids()}
+
     async def identity_pool_roles(self) -> dict[str, Any]:
         roles = {"authenticated": self.outputs["authenticated_role_arn"]}
         if self._tpl.allow_guest_identities:
             roles["unauthenticated"] = self.outputs["unauthenticated_role_arn"]
         await self.gw.identity_pools.set_roles(
-            self.cell, identity_pool_id=self.outputs["identity_pool_id"], roles=roles
+            self.cell,
+            identity_pool_id=self.outputs["identity_pool_id"],
+            roles=roles,
+            role_mappings=self._role_mappings(),
         )
         return {}
 
     # -- teardown steps ------------------------------------------------------------------------
 
     async def _delete_role(self, kind: str) -> dict[str, Any]:
-        name = self.names.role(kind)
+        await self._delete_role_named(self.names.role(kind))
+        key = ROLE_KINDS[kind]
+        return {f"{key}_role_arn": None, f"{key}_role_name": None}
+
+    async def delete_extra_roles(self) -> dict[str, Any]:
+        # By the template's names too: a role created just before a crash was never recorded.
+        roles = set(self.outputs.get("extra_role_arns") or {}) | set(self.template.roles if self.template else {})
+        await asyncio.gather(*(self._delete_role_named(self.names.extra_role(role)) for role in sorted(roles)))
+        return {"extra_role_arns": None}
+
+    async def _delete_role_named(self, name: str) -> None:
         role = await self.gw.iam.get_role(self.cell, name=name)
         if self._owned(role):
             try:
@@ -366,8 +609,6 @@ class _TenantRun:
                 await self.gw.iam.delete_role(self.cell, name=name)
             except CloudNotFound:
                 pass  # gone meanwhile: counts as deleted
-        key = ROLE_KINDS[kind]
-        return {f"{key}_role_arn": None, f"{key}_role_name": None}
 
     async def delete_auth_role(self) -> dict[str, Any]:
         return await self._delete_role("auth")
@@ -398,20 +639,34 @@ class _TenantRun:
         return {"hosted_ui_domain": None, "hosted_ui_domain_prefix": None}
 
     async def delete_client_secret(self) -> dict[str, Any]:
-        recorded = self.outputs.get("app_client_secret_arn")
+        """Every app client secret: the recorded ones, and by name those of the template's
+        clients (a secret created just before a crash was never recorded)."""
+        done = {"app_client_secret_arn": None, "app_client_secret_arns": None}
+        recorded = dict(self.outputs.get("app_client_secret_arns") or {})
+        if self.outputs.get("app_client_secret_arn"):
+            recorded.setdefault(self.outputs.get("primary_app_client") or "default", self.outputs["app_client_secret_arn"])
         if self.gw.secrets is None and not recorded:
-            return {"app_client_secret_arn": None}  # no store and nothing stored: nothing to do
+            return done  # no store and nothing stored: nothing to do
         store = self._secrets
-        # Looked up by name too: a secret created just before a crash was never recorded.
-        found = await store.find_secret(self.cell, name=recorded) if recorded else None
-        found = found or await store.find_secret(self.cell, name=self.names.client_secret)
-        if self._owned(found):
-            assert found is not None
-            try:
-                await store.delete_secret(self.cell, arn_or_name=found.arn or found.id)
-            except CloudNotFound:
-                pass
-        return {"app_client_secret_arn": None}
+        primary = self.outputs.get("primary_app_client") or (self.template.primary_client if self.template else "default")
+        clients = set(recorded) | {name for name, c in (self.template.clients if self.template else {}).items() if c.generate_secret}
+        # Secret name -> recorded ARN; the single-client name too, whatever the template says now.
+        lookups = {self.names.client_secret: None} | {
+            self.names.named_client_secret(name, primary=name == primary): recorded.get(name) for name in sorted(clients)
+        }
+
+        async def delete(arn: str | None, name: str) -> None:
+            found = await store.find_secret(self.cell, name=arn) if arn else None
+            found = found or await store.find_secret(self.cell, name=name)
+            if self._owned(found):
+                assert found is not None
+                try:
+                    await store.delete_secret(self.cell, arn_or_name=found.arn or found.id)
+                except CloudNotFound:
+                    pass
+
+        await asyncio.gather(*(delete(arn, name) for name, arn in lookups.items()))
+        return done
 
     async def delete_user_pool(self) -> dict[str, Any]:
         pool = await self._find_user_pool()
@@ -426,12 +681,158 @@ class _TenantRun:
                 pass
         return {
             "user_pool_id": None,
+            "tenant_id_attribute": None,
             "user_pool_arn": None,
             "issuer_url": None,
             "app_client_id": None,
+            "primary_app_client": None,
+            "extra_app_client_ids": None,
+            "resource_servers": None,
             "groups": None,
             "admin_username": None,
         }
+
+    # -- the tenant's own identity providers and settings (PATCH too) -------------------------
+
+    async def _provider_secret(self, name: str) -> SecretText | None:
+        """Read back from Secrets Manager, where the API put it before the tenant was committed:
+        the registry never holds it. Lives only in this frame, on its way to Cognito."""
+        provider = self.spec.settings.provider(name)
+        assert provider is not None
+        if not provider.has_secret:
+            return None
+        return await self._secrets.read_secret(
+            self.cell, arn_or_name=provider.client_secret_arn or self.names.identity_provider_secret(name)
+        )
+
+    async def _put_providers(self) -> None:
+        """Adopt-or-create every provider of the settings: Describe first; Update one that is
+        there (it may come from a lost response, or an earlier PATCH), Create one that is not."""
+        pool_id = self.outputs["user_pool_id"]
+        for provider in self.spec.settings.identity_providers:
+            found = await self.gw.user_pools.describe_identity_provider(self.cell, pool_id=pool_id, name=provider.name)
+            if found is not None and found["type"] != provider.type:
+                raise CloudError(
+                    "ProviderTypeMismatch",
+                    f"the user pool already has a provider named {provider.name!r} of type {found['type']}, not {provider.type}",
+                )
+            await self.gw.user_pools.put_identity_provider(
+                self.cell,
+                pool_id=pool_id,
+                provider=provider,
+                client_secret=await self._provider_secret(provider.name),
+                exists=found is not None,
+            )
+
+    async def identity_providers(self) -> dict[str, Any]:
+        await self._put_providers()
+        return {"identity_providers": self.spec.settings.provider_names}
+
+    async def delete_identity_provider_secrets(self) -> dict[str, Any]:
+        if self.gw.secrets is None or not self.spec.settings.identity_providers:
+            return {}
+        for provider in self.spec.settings.identity_providers:
+            if provider.has_secret:
+                await self._delete_provider_secret(provider.name, provider.client_secret_arn)
+        return {}
+
+    async def _delete_provider_secret(self, name: str, recorded: str | None) -> None:
+        # Looked up by name too: a secret stored just before a crash may never have been recorded.
+        store = self._secrets
+        found = await store.find_secret(self.cell, name=recorded) if recorded else None
+        found = found or await store.find_secret(self.cell, name=self.names.identity_provider_secret(name))
+        if self._owned(found):
+            assert found is not None
+            try:
+                await store.delete_secret(self.cell, arn_or_name=found.arn or found.id)
+            except CloudNotFound:
+                pass
+
+    # Steps of UpdateTenantSettings: converge a live tenant on its (patched) settings. Each is
+    # declarative, so a run interrupted anywhere is simply run again from the start.
+
+    async def update_identity_providers(self) -> dict[str, Any]:
+        await self._put_providers()
+        return {"identity_providers": self.spec.settings.provider_names}
+
+    async def update_app_clients(self) -> dict[str, Any]:
+        pool_id = self.outputs["user_pool_id"]
+        for client, client_id in self._client_ids().items():
+            await self.gw.user_pools.update_app_client(
+                self.cell,
+                pool_id=pool_id,
+                client_id=client_id,
+                name=self._client_name(client),
+                template=self._tpl,
+                client=client,
+                **self._client_urls(),
+            )
+        return {}
+
+    async def prune_identity_providers(self) -> dict[str, Any]:
+        """Providers no longer in the settings go once no client lists them any more; so do
+        their client secrets."""
+        pool_id = self.outputs["user_pool_id"]
+        wanted = set(self.spec.settings.provider_names)
+        present = set(await self.gw.user_pools.list_identity_providers(self.cell, pool_id=pool_id))
+        # The PATCH recorded which providers it removed: their secrets go even when a crash came
+        # after the provider itself was deleted.
+        removed = set(self.outputs.get("removed_identity_providers") or [])
+        for name in sorted((present | removed) - wanted):
+            if name in present:
+                try:
+                    await self.gw.user_pools.delete_identity_provider(self.cell, pool_id=pool_id, name=name)
+                except CloudNotFound:
+                    pass
+            if self.gw.secrets is not None:
+                await self._delete_provider_secret(name, None)
+        return {"removed_identity_providers": None}
+
+    async def update_tags(self) -> dict[str, Any]:
+        """Every resource of the tenant carries exactly the template's, the tenant's and the
+        ownership tags; a tag the tenant removed is removed everywhere."""
+        tags = self.tags
+        if self.outputs.get("user_pool_arn"):
+            await self.gw.user_pools.set_user_pool_tags(self.cell, pool_arn=self.outputs["user_pool_arn"], tags=tags)
+        if self.outputs.get("identity_pool_id"):
+            await self.gw.identity_pools.set_identity_pool_tags(
+                self.cell, identity_pool_id=self.outputs["identity_pool_id"], tags=tags
+            )
+        for kind in ROLE_KINDS:
+            role = await self.gw.iam.get_role(self.cell, name=self.names.role(kind))
+            if self._owned(role):
+                await self.gw.iam.set_role_tags(self.cell, name=self.names.role(kind), tags=tags)
+        if self.gw.secrets is not None:
+            names = [
+                p.client_secret_arn or self.names.identity_provider_secret(p.name)
+                for p in self.spec.settings.identity_providers
+                if p.has_secret
+            ]
+            if self.outputs.get("app_client_secret_arn"):
+                names.append(self.outputs["app_client_secret_arn"])
+            names += [arn for arn in (self.outputs.get("app_client_secret_arns") or {}).values() if arn]
+            for name in dict.fromkeys(names):
+                found = await self.gw.secrets.find_secret(self.cell, name=name)
+                if self._owned(found):
+                    assert found is not None
+                    await self.gw.secrets.set_secret_tags(self.cell, arn_or_name=found.id, tags=tags)
+        return {}
+
+    async def update_user_pool(self) -> dict[str, Any]:
+        """The display name is in the pool's message templates: UpdateUserPool renders them again.
+        Skipped when the pool's messages already carry this name (UpdateUserPool shares the 15/s
+        UserPoolUpdate quota with CreateUserPool)."""
+        if self.outputs.get("messages_display_name") == self.spec.display_name:
+            return {}
+        await self.gw.user_pools.update_user_pool(
+            self.cell,
+            pool_id=self.outputs["user_pool_id"],
+            template=self._tpl,
+            tags=self.tags,
+            display_name=self.spec.display_name,
+            tenant_id=self.spec.tenant_id,
+        )
+        return {"messages_display_name": self.spec.display_name}
 
 
 def _error_of(exc: BaseException, step: str | None) -> LastError:
@@ -440,6 +841,15 @@ def _error_of(exc: BaseException, step: str | None) -> LastError:
     if isinstance(exc, DomainError):
         return LastError(code=exc.code, message=exc.message, step=step)
     return LastError(code="InternalError", message="an unexpected error occurred; see the service logs", step=step)
+
+
+# The lifecycle event of each final status _finish writes (a failed teardown stays deprovisioning).
+_LIFECYCLE = {
+    TenantStatus.ACTIVE: PROVISIONING_SUCCEEDED,
+    TenantStatus.FAILED: PROVISIONING_FAILED,
+    TenantStatus.DELETED: DEPROVISIONED,
+    TenantStatus.DEPROVISIONING: DEPROVISIONING_FAILED,
+}
 
 
 class _PlanRunner:
@@ -527,14 +937,17 @@ class _PlanRunner:
             action = "tenant.teardown_failed" if to == TenantStatus.DEPROVISIONING else f"tenant.{to.value}"
             failure = {} if error is None else {"code": error.code, "step": error.step}
             await self._audit(uow, tenant_id, action, "ok" if error is None else "error", fence, **failure)
+            await uow.outbox.add(lifecycle_event(_LIFECYCLE[to], tenant, self._clock.now(), error))
             await uow.commit()
             return tenant.status
 
     async def _attempt(self, handler: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
-        """Run a step, again after a retryable AWS error. Every step looks before it creates, so
-        running it again after a lost response adopts what the lost call made."""
+        """Run a step, again after a retryable AWS error. Every try but a fresh tenant's first
+        (module docstring) looks before it creates, so running it again after a lost response
+        adopts what the lost call made."""
         s = self._settings
         for attempt in range(1, s.step_attempts + 1):
+            _FIRST_TRY.set(attempt == 1)  # this step's own task: other steps are not affected
             try:
                 return await handler()
             except CloudError as exc:
@@ -552,7 +965,9 @@ class _PlanRunner:
         record_completed: bool,
         fence: Job | None,
     ) -> LastError | None:
-        lock = asyncio.Lock()  # one registry write at a time: SQLite has a single writer anyway
+        # One registry write at a time (SQLite has a single writer anyway), in the order the steps
+        # finished: asyncio.Lock is FIFO, so a step's record always commits before its dependents'.
+        lock = asyncio.Lock()
 
         async def run_step(step: Step) -> None:
             handler: Callable[[], Awaitable[dict[str, Any]]] = getattr(run, step.name)
@@ -560,6 +975,13 @@ class _PlanRunner:
             outcome, code = "ok", None
             try:
                 outputs = await self._attempt(handler)
+                run.outputs.update(outputs)
+                # The steps after this one start now, while its record is written: the write is
+                # off the critical path. Safe: should the record fail (lease lost, tenant
+                # deleted), what a dependent creates meanwhile is unrecorded like anything made
+                # just before a crash, and the next run or the teardown finds it by name; the
+                # dependent's own record fails the same way, and no further step starts.
+                release_dependents()
                 async with lock:
                     await self._record(
                         tenant.tenant_id,
@@ -569,7 +991,6 @@ class _PlanRunner:
                         fence=fence,
                         duration_s=time.perf_counter() - started,
                     )
-                run.outputs.update(outputs)
             except Superseded:
                 outcome = "superseded"
                 raise
@@ -587,12 +1008,26 @@ class _PlanRunner:
                 )
 
         try:
-            await run_plan(steps, run_step, done=done)
+            await run_plan(steps, run_step, done=done, max_concurrent=self._settings.plan_concurrency)
         except PlanError as failure:
             if isinstance(failure.error, Superseded):
                 raise failure.error from None
             return _error_of(failure.error, failure.step)
         return None
+
+
+def first_run(tenant: Tenant, fence: Job | None) -> bool:
+    """The tenant's first provisioning run, whose steps may create without looking (module
+    docstring): attempt 1 of the tenant's first job, nothing recorded yet."""
+    return (
+        fence is not None
+        and fence.kind == JobKind.PROVISION
+        and fence.attempts == 1
+        and fence.first_for_tenant
+        and tenant.status == TenantStatus.PROVISIONING
+        and not tenant.completed_steps
+        and not tenant.outputs
+    )
 
 
 class ProvisionTenant(_PlanRunner):
@@ -616,9 +1051,11 @@ class ProvisionTenant(_PlanRunner):
             error = LastError("UnknownTier", f"tier {tenant.spec.tier!r} is no longer defined in the templates")
             return await self._finish(tenant_id, TenantStatus.FAILED, error, fence)
         run = _TenantRun(tenant, template, self._gateways, self._settings)
+        run.fresh = first_run(tenant, fence)
         steps = provisioning_steps(
             template, with_admin=bool(tenant.spec.admin_email) and template.admin_group is not None
         )
+        steps = with_identity_providers(steps, tenant.spec.settings)
         try:
             error = await self._execute(tenant, run, steps, tenant.completed_steps, True, fence)
         except Superseded:
@@ -652,3 +1089,60 @@ class DeprovisionTenant(_PlanRunner):
         if error is not None:
             return await self._finish(tenant_id, TenantStatus.DEPROVISIONING, error, fence)
         return await self._finish(tenant_id, TenantStatus.DELETED, None, fence)
+
+
+# A PATCH's changes, applied in place. Providers are put first so that the app clients may list
+# them; providers that were removed go only after no client lists them any more.
+UPDATE_STEPS = [
+    Step("update_identity_providers"),
+    Step("update_app_clients", ("update_identity_providers",)),
+    Step("prune_identity_providers", ("update_app_clients",)),
+    Step("update_tags", ("update_identity_providers",)),
+    Step("update_user_pool", ("update_tags",)),
+]
+
+
+class UpdateTenantSettings(_PlanRunner):
+    """Apply a live tenant's changed settings (PATCH /v1/tenants/{id}) to AWS in place.
+
+    The tenant stays ``active`` throughout; ``settings_status`` is ``pending`` while this runs and
+    ends ``applied``, or ``failed`` with ``last_error`` (the settings stay as patched: a new PATCH,
+    even ``{}``, applies them again). Every step converges on the settings rather than replaying
+    a diff, so a run cut short anywhere (crash, lost lease) is safe to run again from the start; a
+    DELETE that arrives meanwhile wins.
+    """
+
+    operation = "update"
+    working_status = TenantStatus.ACTIVE
+
+    async def __call__(self, tenant_id: str, fence: Job | None = None) -> SettingsStatus | None:
+        tenant = await self._load(tenant_id)
+        if tenant is None or tenant.settings_status != SettingsStatus.PENDING:
+            return None
+        template = self._tiers.get(tenant.spec.tier)
+        if template is None:
+            error = LastError("UnknownTier", f"tier {tenant.spec.tier!r} is no longer defined in the templates")
+            return await self._settle(tenant_id, error, fence)
+        run = _TenantRun(tenant, template, self._gateways, self._settings)
+        try:
+            error = await self._execute(tenant, run, UPDATE_STEPS, [], False, fence)
+        except Superseded:
+            return None
+        return await self._settle(tenant_id, error, fence)
+
+    async def _settle(self, tenant_id: str, error: LastError | None, fence: Job | None) -> SettingsStatus | None:
+        async with self._uow() as uow:
+            if fence is not None and not await uow.jobs.holds(fence):
+                return None  # the new holder of the job decides
+            tenant = await uow.tenants.get(tenant_id, for_update=True)
+            if tenant is None or tenant.status != TenantStatus.ACTIVE:
+                return None
+            tenant.settings_status = SettingsStatus.APPLIED if error is None else SettingsStatus.FAILED
+            tenant.last_error = error
+            tenant.updated_at = self._clock.now()
+            await uow.tenants.save(tenant)
+            failure = {} if error is None else {"code": error.code, "step": error.step}
+            action = "tenant.settings_applied" if error is None else "tenant.settings_failed"
+            await self._audit(uow, tenant_id, action, "ok" if error is None else "error", fence, **failure)
+            await uow.commit()
+            return tenant.settings_status

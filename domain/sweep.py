@@ -16,7 +16,7 @@ from domain.errors import CloudNotFound, DomainError, InvalidInput
 from domain.naming import MANAGED_BY_VALUE, TAG_MANAGED_BY, TAG_TENANT_ID, ResourceNames
 from domain.ports import CloudResource, UnitOfWorkFactory
 from domain.provisioning import ROLE_KINDS, Gateways, ProvisioningSettings
-from domain.tenant import Cell, Tenant, TenantStatus
+from domain.tenant import Cell, SettingsStatus, Tenant, TenantStatus
 
 USER_POOL, IDENTITY_POOL, IAM_ROLE, SECRET = "user_pool", "identity_pool", "iam_role", "secret"
 WOULD_DELETE, DELETED, SKIPPED = "would delete", "deleted", "skipped"
@@ -180,8 +180,16 @@ class SweepOrphans:
         if kind == IDENTITY_POOL:
             return resource.name == names.identity_pool
         if kind == SECRET:
-            return resource.name == names.client_secret
-        return resource.name.casefold() in {names.role(k).casefold() for k in ROLE_KINDS}
+            # The primary app client's secret, or another client's (<prefix>/<tenant>/app-client/<client>/secret).
+            return (
+                resource.name == names.client_secret
+                or names.client_of_secret(resource.name) is not None
+                or names.provider_of_secret(resource.name) is not None  # a tenant identity provider's
+            )
+        # The authenticated/unauthenticated roles, or one of a tier's extra [roles].
+        return resource.name.casefold() in {names.role(k).casefold() for k in ROLE_KINDS} or (
+            names.extra_role_of(resource.name) is not None
+        )
 
     async def _tenants(self, wanted: set[str]) -> dict[str, Tenant]:
         """The registry's tenants among ``wanted``, read page by page (keyset pagination)."""
@@ -204,9 +212,26 @@ class SweepOrphans:
         if tenant.status in IN_PROGRESS:
             return _SKIP, f"tenant {tenant.tenant_id!r} is {tenant.status.value} (in progress)"
         resource, outputs = item.resource, tenant.outputs
-        if item.kind == IAM_ROLE:
-            names = self._names(tenant.tenant_id)
-            assert names is not None  # _is_ours checked the name
+        names = self._names(tenant.tenant_id)
+        assert names is not None  # _is_ours checked the name
+        provider = names.provider_of_secret(resource.name) if item.kind == SECRET else None
+        if provider is not None:
+            # Kept while the tenant's settings name the provider; a secret left by a PATCH that
+            # removed it, or by a request that crashed before its transaction, is an orphan.
+            if tenant.settings_status == SettingsStatus.PENDING:
+                return _SKIP, f"tenant {tenant.tenant_id!r} has a settings change in progress"
+            if tenant.spec.settings.provider(provider) is not None:
+                return _KEEP, ""
+            return _ORPHAN, f"tenant {tenant.tenant_id!r} has no identity provider {provider!r}"
+        extra_role = names.extra_role_of(resource.name) if item.kind == IAM_ROLE else None
+        client = names.client_of_secret(resource.name) if item.kind == SECRET else None
+        if extra_role is not None or client is not None:
+            slot = "extra_role_arns" if extra_role is not None else "app_client_secret_arns"
+            recorded = (outputs.get(slot) or {}).get(extra_role or client)
+            if recorded is not None and recorded in (resource.arn, resource.id):
+                return _KEEP, ""
+            what = f"{extra_role} role" if extra_role is not None else f"secret of app client {client}"
+        elif item.kind == IAM_ROLE:
             key = next(v for k, v in ROLE_KINDS.items() if names.role(k).casefold() == resource.name.casefold())
             recorded_name, recorded_arn = outputs.get(f"{key}_role_name"), outputs.get(f"{key}_role_arn")
             # By ARN when recorded: role names repeat across accounts, ARNs do not.

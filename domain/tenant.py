@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.errors import InvalidTransition
+from domain.tenant_settings import TenantSettings
 
 
 class TenantStatus(str, enum.Enum):
@@ -34,6 +35,18 @@ _TRANSITIONS: dict[TenantStatus, frozenset[TenantStatus]] = {
 class JobKind(str, enum.Enum):
     PROVISION = "provision"
     DEPROVISION = "deprovision"
+    # Apply changed per-tenant settings to a live tenant (PATCH /v1/tenants/{id}).
+    UPDATE = "update"
+
+
+class SettingsStatus(str, enum.Enum):
+    """Where a tenant's per-tenant settings stand against AWS: ``applied``; ``pending`` while a
+    PATCH's update job runs (the tenant stays ``active``); ``failed`` when it failed (see
+    ``last_error``; another PATCH, even ``{}``, applies them again)."""
+
+    APPLIED = "applied"
+    PENDING = "pending"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +57,8 @@ class TenantSpec:
     tier: str
     display_name: str
     admin_email: str | None = None
+    # Per-tenant settings (URLs, extra tags, identity providers); never a secret.
+    settings: TenantSettings = field(default_factory=TenantSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +88,10 @@ PUBLIC_RESOURCE_KEYS = (
     "hosted_ui_domain",
     # Where a confidential app client's secret is kept (AWS Secrets Manager); never the secret.
     "app_client_secret_arn",
+    # Every app client by its name in the tier template (-> id), and each confidential client's
+    # secret ARN (-> ARN); computed from the outputs of the app client and client secret steps.
+    "app_clients",
+    "app_client_secret_arns",
 )
 
 
@@ -88,6 +107,7 @@ class Tenant:
     outputs: dict[str, Any] = field(default_factory=dict)
     # Names of plan steps that have finished (provisioning) or been torn down (teardown).
     completed_steps: list[str] = field(default_factory=list)
+    settings_status: SettingsStatus = SettingsStatus.APPLIED
 
     @property
     def tenant_id(self) -> str:
@@ -106,6 +126,12 @@ class Tenant:
         resources: dict[str, Any] = {"account_id": self.cell.account_id, "region": self.cell.region}
         for key in PUBLIC_RESOURCE_KEYS:
             resources[key] = self.outputs.get(key)
+        # The primary client is also app_client_id.
+        clients = dict(self.outputs.get("extra_app_client_ids") or {})
+        if self.outputs.get("app_client_id"):
+            clients = {self.outputs.get("primary_app_client") or "default": self.outputs["app_client_id"], **clients}
+        resources["app_clients"] = clients or None
+        resources["app_client_secret_arns"] = self.outputs.get("app_client_secret_arns") or None
         return resources
 
     def copy(self) -> Tenant:

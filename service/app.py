@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 import uuid
@@ -10,8 +11,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import msgspec
 import structlog
-from litestar import Controller, Litestar, Request, Response, delete, get, post
+from litestar import Controller, Litestar, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig, ResponseSpec
@@ -19,7 +21,8 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import Body, FromPath, HeaderParameter, QueryParameter
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from domain.tenant import Tenant, TenantSpec, TenantStatus
+from domain.tenant import SettingsStatus, Tenant, TenantSpec, TenantStatus
+from domain.tenant_settings import parse_settings
 from domain.usecases import Outcome
 from service.audit import AuditMiddleware, events_page
 from service.cursors import decode_cursor, encode_cursor
@@ -31,7 +34,7 @@ from service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from service.options import AllowFromRoutes
 from service import openapi_examples as ex
 from service.openapi_strict import StrictStructSchemaPlugin
-from service.schemas import AuditEventPage, CreateTenant, Problem, TenantOut, TenantPage, TierOut, tenant_out
+from service.schemas import AuditEventPage, CreateTenant, PatchTenant, Problem, TenantOut, TenantPage, TierOut, tenant_out
 from service.settings import Settings, load_settings
 from service.wiring import Container
 
@@ -142,13 +145,19 @@ def _prefer_wait(prefer: str | None, settings: Settings) -> float | None:
 
 
 async def _wait_for(container: Container, tenant_id: str, until: set[TenantStatus], seconds: float) -> Tenant:
+    """Read again as soon as this process's worker ends a run of the tenant (service/waiters.py),
+    and every 50 ms for a worker elsewhere."""
     assert container.get_tenant is not None
     deadline = time.monotonic() + seconds
-    tenant = await container.get_tenant(tenant_id)
-    while tenant.status not in until and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-        tenant = await container.get_tenant(tenant_id)
-    return tenant
+    with container.waiters.watch(tenant_id) as changed:
+        while True:
+            changed.clear()  # before the read: a run ending after it sets it again
+            tenant = await container.get_tenant(tenant_id)
+            remaining = deadline - time.monotonic()
+            if tenant.status in until or remaining <= 0:
+                return tenant
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), min(remaining, 0.05))
 
 
 def _tenant_response(tenant: Tenant, status: int, headers: dict[str, str] | None = None) -> Response[TenantOut]:
@@ -179,13 +188,40 @@ async def _started(
 async def _create(request: Request[Any, Any, Any], data: CreateTenant, prefer: str | None) -> Response[TenantOut]:
     container = _container(request, data.tenant_id)
     assert container.onboard is not None
+    parsed = parse_settings(data.settings_json())
     outcome: Outcome = await container.onboard(
-        TenantSpec(tenant_id=data.tenant_id, tier=data.tier, display_name=data.display_name, admin_email=data.admin_email)
+        TenantSpec(
+            tenant_id=data.tenant_id,
+            tier=data.tier,
+            display_name=data.display_name,
+            admin_email=data.admin_email,
+            settings=parsed.settings,
+        ),
+        parsed.secrets,
     )
     headers = {"Location": f"/v1/tenants/{data.tenant_id}"}
     if not outcome.changed:
         return _tenant_response(outcome.tenant, 200, headers)
     return await _started(request, outcome.tenant, _TERMINAL, 201, headers, prefer)
+
+
+async def _patch(request: Request[Any, Any, Any], tenant_id: str, data: PatchTenant, prefer: str | None) -> Response[TenantOut]:
+    container = _container(request, tenant_id)
+    assert container.update_tenant is not None and container.get_tenant is not None
+    outcome = await container.update_tenant(tenant_id, msgspec.to_builtins(data))
+    container.wake_worker()
+    headers = {"Location": f"/v1/tenants/{tenant_id}"}
+    wait = _prefer_wait(prefer, container.settings)
+    if not wait:
+        return _tenant_response(outcome.tenant, 202, headers)
+    deadline = time.monotonic() + wait
+    tenant = await container.get_tenant(tenant_id)
+    while tenant.settings_status == SettingsStatus.PENDING and tenant.status == TenantStatus.ACTIVE and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        tenant = await container.get_tenant(tenant_id)
+    if tenant.settings_status == SettingsStatus.PENDING:
+        return _tenant_response(tenant, 202, headers)
+    return _tenant_response(tenant, 200, {**headers, "Preference-Applied": f"wait={int(wait)}"})
 
 
 async def _delete(request: Request[Any, Any, Any], tenant_id: str, prefer: str | None) -> Response[TenantOut]:
@@ -292,6 +328,50 @@ class TenantController(Controller):
         container = _container(request, tenant_id)
         assert container.get_tenant is not None
         return tenant_out(await container.get_tenant(tenant_id))
+
+    @patch(
+        "/{tenant_id:str}",
+        summary="Change a live tenant's settings",
+        description=(
+            "A JSON merge patch (RFC 7396; `application/merge-patch+json` or `application/json`) of "
+            "`display_name`, `callback_urls`, `logout_urls`, `tags` and `identity_providers` (keyed by "
+            "name; `null` removes one; a provider keeps its stored client secret unless a new one is "
+            "sent). Applied in place in the background: the tenant stays `active` and `settings_status` "
+            "is `pending` until the change is `applied` (or `failed`, with `last_error`; PATCH again, "
+            "even `{}`, to retry). 202; with `Prefer: wait=N`, 200 once applied or failed within N "
+            "seconds. 409 unless the tenant is `active` with no change pending. With `Idempotency-Key`, "
+            "a repeat gets the first answer again."
+        ),
+        status_code=202,
+        guards=[require_scope("tenants:write")],
+        response_headers=[REPLAYED_HEADER],
+        responses={
+            **_tenant(
+                200,
+                "With `Prefer: wait=N`: the change was applied (or failed: see `settings_status`) within N seconds.",
+                applied=ex.TENANT_SETTINGS_APPLIED,
+            ),
+            **_tenant(202, "Accepted: the change is applied in the background.", pending=ex.TENANT_SETTINGS_PENDING),
+            **_errors(400, 401, 403, 404, 409, 413, 422, 503),
+        },
+    )
+    async def update_tenant(
+        self,
+        request: Request[Any, Any, Any],
+        tenant_id: FromPath[str],
+        data: Annotated[
+            PatchTenant,
+            Body(
+                description="The merge patch (RFC 7396).",
+                media_type="application/merge-patch+json",
+                examples=[ex.example("new URLs, a tag and a provider changed, Google removed", ex.PATCH_TENANT)],
+            ),
+        ],
+        idempotency_key: IdempotencyKeyHeader = None,
+        prefer: PreferHeader = None,
+    ) -> Response[TenantOut]:
+        _name_tenant(tenant_id)
+        return await idempotent(request, idempotency_key, lambda: _patch(request, tenant_id, data, prefer))
 
     @delete(
         "/{tenant_id:str}",

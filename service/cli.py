@@ -17,6 +17,9 @@ from service.settings import Settings, SettingsError, load_settings
 from service.tenants_cli import tenants
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from adapters.registry.outbox import OutboxStore
     from domain.sweep import SweepReport
 
 
@@ -74,7 +77,8 @@ def serve(dev: bool) -> None:
 
 @main.command()
 def worker() -> None:
-    """A worker only: claims provisioning and teardown jobs from the registry."""
+    """A worker only: claims provisioning and teardown jobs from the registry, and delivers the
+    lifecycle events of the outbox when any destination is configured."""
     from service.logs import configure_logging
     from service.wiring import Container
 
@@ -90,6 +94,7 @@ def worker() -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         worker.start()
+        container.start_dispatcher()
         try:
             await stop.wait()
         finally:
@@ -193,11 +198,19 @@ def _print_sweep_table(report: SweepReport) -> None:
     help="Share of AWS calls that fail: throttled, 5xx, or executed with the response lost.",
 )
 @click.option("--fault-seed", type=int, default=None, help="Seed for the fault draws, to reproduce a run.")
-def emulator(port: int, host: str, latency_ms: float, fault_rate: float, fault_seed: int | None) -> None:
+@click.option(
+    "--quotas",
+    type=click.Choice(["cognito"]),
+    default=None,
+    help="Enforce Cognito's request rates per category (TooManyRequestsException beyond them).",
+)
+def emulator(
+    port: int, host: str, latency_ms: float, fault_rate: float, fault_seed: int | None, quotas: str | None
+) -> None:
     """The local AWS emulator (moto plus what it lacks), standalone."""
     from adapters.aws.emulator.server import serve_forever
 
-    serve_forever(host, port, latency_ms=latency_ms, fault_rate=fault_rate, fault_seed=fault_seed)
+    serve_forever(host, port, latency_ms=latency_ms, fault_rate=fault_rate, fault_seed=fault_seed, quotas=quotas)
 
 
 @main.group()
@@ -220,6 +233,53 @@ def upgrade() -> None:
 
 main.add_command(keys)
 main.add_command(tenants)
+
+
+@main.group()
+def events() -> None:
+    """The lifecycle event outbox: deliveries waiting, delivered and given up (dead)."""
+
+
+def _outbox_store() -> tuple[AsyncEngine, OutboxStore]:
+    from adapters.registry.engine import make_engine
+    from adapters.registry.outbox import OutboxStore
+
+    engine = make_engine(_settings().effective_database_url)
+    return engine, OutboxStore(engine)
+
+
+@events.command("list")
+@click.option("--state", type=click.Choice(["pending", "delivered", "dead"]), default=None, help="Only this state.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+def events_list(state: str | None, limit: int) -> None:
+    """Outbox deliveries, newest first, one JSON object a line (destinations by name, no URL)."""
+
+    async def run() -> list[dict[str, object]]:
+        engine, store = _outbox_store()
+        try:
+            return await store.rows(state=state, limit=limit)
+        finally:
+            await engine.dispose()
+
+    for row in asyncio.run(run()):
+        click.echo(json.dumps(row, default=str, sort_keys=True))
+
+
+@events.command("retry")
+@click.option("--destination", default=None, help="Only this destination (e.g. eventbridge:<bus>, webhook:<hash>).")
+@click.option("--event-id", default=None, help="Only this event.")
+def events_retry(destination: str | None, event_id: str | None) -> None:
+    """Send dead deliveries again: they become pending and due now, their attempts reset."""
+    from datetime import UTC, datetime
+
+    async def run() -> int:
+        engine, store = _outbox_store()
+        try:
+            return await store.retry_dead(datetime.now(UTC), destination=destination, event_id=event_id)
+        finally:
+            await engine.dispose()
+
+    click.echo(f"{asyncio.run(run())} dead deliveries queued again", err=True)
 
 
 @main.group()

@@ -183,4 +183,6 @@ class KeysController(Controller):
         now = container.clock.now()
         if await container.api_keys.revoke(key_id, now):
             log.info("key_revoked", key_id=key_id, by=request.user.id)
+        if container.key_cache is not None:
+            container.key_cache.forget(key_id)  # refused from the next request on, in this process
         return ApiKeyOut(**key_out(await _record(container, key_id), now))

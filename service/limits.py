@@ -142,9 +142,10 @@ class CredentialRateLimit:
 _TYPED_PARAM = re.compile(r"\{(\w+):[^}]*\}")
 
 
-def reject_unknown_query_params(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def reject_unknown_query_params(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """An app-wide guard: on /v1, every query parameter must be one the OpenAPI document names for
-    the operation (a misspelt filter would otherwise be ignored and return everything)."""
+    the operation (a misspelt filter would otherwise be ignored and return everything). async
+    although it never awaits: Litestar runs a plain function guard in a worker thread."""
     if not connection.scope["path"].startswith("/v1/") or not connection.query_params:
         return
     template = _TYPED_PARAM.sub(r"{\1}", connection.scope.get("path_template", "")).rstrip("/") or "/"

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.registry.outbox import outbox_stats
 from adapters.registry.stats import registry_stats
 from domain.ports import Job, StepObserver, UnitOfWorkFactory
 from domain.tenant import JobKind, TenantStatus
@@ -51,6 +52,7 @@ _SERVICE_IDS = {
     "iam": "iam",
     "sts": "sts",
     "secrets-manager": "secretsmanager",
+    "eventbridge": "events",
 }
 _RUN_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 _STEP_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -102,6 +104,28 @@ class Metrics:
         )
         self.registry_up = Gauge(
             "tenants_registry_up", "1 when the registry answered the scrape's queries, else 0.", registry=r
+        )
+        # Lifecycle events (service/events.py), by destination kind (eventbridge|webhook).
+        self.events_delivered = Counter(
+            "tenants_events_delivered", "Lifecycle event deliveries that landed, by destination kind.",
+            ["destination_kind"], registry=r,
+        )
+        self.events_failed = Counter(
+            "tenants_events_failed",
+            "Failed lifecycle event deliveries by destination kind and outcome: retry (due again after a "
+            "backoff) or dead (given up: permanent failure or attempts used up).",
+            ["destination_kind", "outcome"], registry=r,
+        )
+        self.events_pending = Gauge(
+            "tenants_events_pending", "Outbox deliveries not yet made (one per event and destination).", registry=r
+        )
+        self.events_oldest_pending_age = Gauge(
+            "tenants_events_oldest_pending_age_seconds",
+            "Age of the oldest outbox delivery not yet made (0 when none waits).", registry=r,
+        )
+        self.events_dead = Gauge(
+            "tenants_events_dead", "Outbox deliveries given up on (`tenantctl events retry` sends them again).",
+            registry=r,
         )
 
     # --- worker runs -------------------------------------------------------------------------
@@ -167,6 +191,16 @@ class Metrics:
             self.jobs_waiting.set(stats.jobs_waiting)
             oldest = stats.oldest_waiting_job_created_at
             self.oldest_job_age.set(max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0)
+            try:
+                events = await outbox_stats(engine)
+            except Exception:
+                self.registry_up.set(0)
+            else:
+                self.events_pending.set(events.pending)
+                self.events_dead.set(events.dead)
+                first = events.oldest_pending_created_at
+                age = max(0.0, (now - first).total_seconds()) if first is not None else 0.0
+                self.events_oldest_pending_age.set(age)
         return generate_latest(self.registry)
 
 

@@ -103,6 +103,44 @@ CREATE_TENANT: dict[str, Any] = {
     "display_name": "Acme Corp",
     "admin_email": "admin@acme.example",
 }
+# PATCH /v1/tenants/{tenant_id}: a merge patch, and the tenant while the change is applied.
+PATCH_TENANT: dict[str, Any] = {
+    "callback_urls": ["https://app.acme.example/auth/callback"],
+    "tags": {"cost-center": None, "team": "identity"},
+    "identity_providers": {
+        "Google": None,
+        "acme-oidc": {
+            "type": "OIDC",
+            "issuer": "https://login.acme.example",
+            "client_id": "acme-portal",
+            "client_secret": "shown-here-only-as-an-example",
+            "scopes": ["openid", "email"],
+            "attribute_mapping": {"email": "email"},
+        },
+    },
+}
+TENANT_SETTINGS_PENDING: dict[str, Any] = {
+    **TENANT_ACTIVE,
+    "updated_at": "2026-11-26T10:00:00+00:00",
+    "settings": {
+        "callback_urls": ["https://app.acme.example/auth/callback"],
+        "logout_urls": [],
+        "tags": {"team": "identity"},
+        "identity_providers": {
+            "acme-oidc": {
+                "type": "OIDC",
+                "issuer": "https://login.acme.example",
+                "client_id": "acme-portal",
+                "client_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:tenants/acme/idp/acme-oidc/secret-AbCdEf",
+                "scopes": ["openid", "email"],
+                "attributes_request_method": "GET",
+                "attribute_mapping": {"email": "email"},
+            }
+        },
+    },
+    "settings_status": "pending",
+}
+TENANT_SETTINGS_APPLIED: dict[str, Any] = {**TENANT_SETTINGS_PENDING, "settings_status": "applied"}
 TENANT_PAGE: dict[str, Any] = {"items": [TENANT_ACTIVE], "next_cursor": "eyJhZnRlciI6ImFjbWUifQ"}
 AUDIT_PAGE: dict[str, Any] = {
     "items": [

@@ -10,6 +10,7 @@ from msgspec import Meta
 
 from domain.naming import TENANT_ID_PATTERN
 from domain.tenant import Tenant
+from domain.tenant_settings import MAX_URL_LENGTH, MAX_URLS, PROVIDER_TYPES
 
 # Deliberately loose (RFC 5322 is not a regex); Cognito validates the address again.
 # Spelt out rather than `\s`, whose members differ between Python (which checks the body) and the
@@ -18,6 +19,79 @@ from domain.tenant import Tenant
 _EMAIL_CHAR = r"[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
 EMAIL_PATTERN = rf"^{_EMAIL_CHAR}{{1,64}}@{_EMAIL_CHAR}+\.{_EMAIL_CHAR}+$"
 _EMAIL_RE = re.compile(EMAIL_PATTERN)
+
+
+_Url = Annotated[str, Meta(min_length=1, max_length=MAX_URL_LENGTH, examples=["https://app.acme.example/callback"])]
+_Urls = Annotated[
+    list[_Url],
+    Meta(
+        max_length=MAX_URLS,
+        description="https URLs (http only for localhost), no #fragment, at most 100 (Cognito's limits).",
+    ),
+]
+_Tags = Annotated[
+    dict[str, str],
+    Meta(
+        description="Extra tags for every AWS resource of the tenant, under the service's ownership tags; keys "
+        "starting with aws: or tenants: are refused. AWS's rules: keys 1-128, values 0-256 letters, digits, "
+        "spaces and _.:/=+-@; 50 tags per resource in all.",
+        examples=[{"cost-center": "cc-1234"}],
+    ),
+]
+_ProviderType = Annotated[str, Meta(description=" | ".join(PROVIDER_TYPES), examples=["OIDC"])]
+
+
+class IdentityProviderIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A tenant's own identity provider. SAML: ``metadata_url`` or ``metadata_document``. OIDC:
+    ``issuer``, ``client_id``, ``client_secret``, ``scopes`` (with openid),
+    ``attributes_request_method``. Google, Facebook, LoginWithAmazon (named as their type):
+    ``client_id``, ``client_secret``, ``scopes``."""
+
+    type: _ProviderType
+    client_id: str | None = None
+    client_secret: Annotated[
+        str | None, Meta(description="Stored in AWS Secrets Manager; never returned, logged or kept in the registry.")
+    ] = None
+    scopes: list[str] | None = None
+    issuer: str | None = None
+    attributes_request_method: Annotated[str | None, Meta(description="GET | POST (OIDC)")] = None
+    metadata_url: str | None = None
+    metadata_document: str | None = None
+    idp_signout: bool | None = None
+    attribute_mapping: Annotated[
+        dict[str, str] | None, Meta(description="User pool attribute -> provider attribute.", examples=[{"email": "email"}])
+    ] = None
+
+
+class IdentityProviderPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """A merge patch of one provider: a member given replaces the stored one, ``null`` removes it;
+    without ``client_secret`` the stored secret stays."""
+
+    type: _ProviderType | msgspec.UnsetType = msgspec.UNSET
+    client_id: str | None | msgspec.UnsetType = msgspec.UNSET
+    client_secret: str | None | msgspec.UnsetType = msgspec.UNSET
+    scopes: list[str] | None | msgspec.UnsetType = msgspec.UNSET
+    issuer: str | None | msgspec.UnsetType = msgspec.UNSET
+    attributes_request_method: str | None | msgspec.UnsetType = msgspec.UNSET
+    metadata_url: str | None | msgspec.UnsetType = msgspec.UNSET
+    metadata_document: str | None | msgspec.UnsetType = msgspec.UNSET
+    idp_signout: bool | None | msgspec.UnsetType = msgspec.UNSET
+    attribute_mapping: dict[str, str | None] | None | msgspec.UnsetType = msgspec.UNSET
+
+
+class PatchTenant(msgspec.Struct, forbid_unknown_fields=True):
+    """A JSON merge patch (RFC 7396) of a tenant's settings: members left out stay as they are,
+    ``null`` removes (resets) one, objects (``tags``, ``identity_providers``) merge member by
+    member and lists replace the stored list."""
+
+    display_name: Annotated[str, Meta(min_length=1, max_length=128)] | msgspec.UnsetType = msgspec.UNSET
+    callback_urls: _Urls | None | msgspec.UnsetType = msgspec.UNSET
+    logout_urls: _Urls | None | msgspec.UnsetType = msgspec.UNSET
+    tags: dict[str, str | None] | None | msgspec.UnsetType = msgspec.UNSET
+    identity_providers: Annotated[
+        dict[str, IdentityProviderPatch | None],
+        Meta(description="Keyed by provider name; null removes a provider (and its stored secret)."),
+    ] | None | msgspec.UnsetType = msgspec.UNSET
 
 
 class CreateTenant(msgspec.Struct, forbid_unknown_fields=True):
@@ -40,6 +114,26 @@ class CreateTenant(msgspec.Struct, forbid_unknown_fields=True):
             examples=["admin@acme.example"],
         ),
     ] | None = None
+    callback_urls: _Urls | None = None
+    logout_urls: _Urls | None = None
+    tags: _Tags | None = None
+    identity_providers: Annotated[
+        dict[str, IdentityProviderIn],
+        Meta(
+            description="The tenant's own identity providers, keyed by provider name (3-32 letters, digits and ._-; "
+            "a social provider is named as its type), attached to its user pool and allowed on its app clients."
+        ),
+    ] | None = None
+
+    def settings_json(self) -> dict[str, Any]:
+        """The per-tenant settings as plain JSON, for domain/tenant_settings.parse_settings."""
+        data = msgspec.to_builtins(self)
+        settings = {key: data[key] for key in ("callback_urls", "logout_urls", "tags", "identity_providers") if data.get(key) is not None}
+        if "identity_providers" in settings:  # a member left out arrives as None: leave it out again
+            settings["identity_providers"] = {
+                name: {k: v for k, v in body.items() if v is not None} for name, body in settings["identity_providers"].items()
+            }
+        return settings
 
     def __post_init__(self) -> None:
         # msgspec checks `pattern` with re.search, whose `$` also matches before a final "\n" (JSON
@@ -73,6 +167,39 @@ class ResourcesOut(msgspec.Struct):
             "whose app client is confidential; the secret itself is never returned."
         ),
     ] = None
+    app_clients: Annotated[
+        dict[str, str] | None,
+        Meta(
+            description="Every app client of the tenant's tier by its name in the tier template -> client id; "
+            "the primary one (app_client_id) first."
+        ),
+    ] = None
+    app_client_secret_arns: Annotated[
+        dict[str, str] | None,
+        Meta(description="App client name -> ARN of the AWS Secrets Manager secret holding its secret (confidential clients only).")
+    ] = None
+
+
+class IdentityProviderOut(msgspec.Struct, omit_defaults=True):
+    type: str
+    client_id: str | None = None
+    client_secret_arn: Annotated[
+        str | None, Meta(description="The AWS Secrets Manager secret holding the client secret; never the secret.")
+    ] = None
+    scopes: list[str] | None = None
+    issuer: str | None = None
+    attributes_request_method: str | None = None
+    metadata_url: str | None = None
+    metadata_document: str | None = None
+    idp_signout: bool | None = None
+    attribute_mapping: dict[str, str] | None = None
+
+
+class TenantSettingsOut(msgspec.Struct):
+    callback_urls: list[str]
+    logout_urls: list[str]
+    tags: dict[str, str]
+    identity_providers: dict[str, IdentityProviderOut]
 
 
 class TenantOut(msgspec.Struct):
@@ -85,6 +212,14 @@ class TenantOut(msgspec.Struct):
     last_error: LastErrorOut | None
     resources: ResourcesOut
     admin_email: str | None = None
+    settings: TenantSettingsOut | None = None
+    settings_status: Annotated[
+        str,
+        Meta(
+            description="applied | pending (a PATCH is being applied; the tenant stays active) | failed (see "
+            "last_error; PATCH again, even {}, to retry)"
+        ),
+    ] = "applied"
 
 
 class TenantPage(msgspec.Struct):
@@ -146,4 +281,6 @@ def tenant_out(tenant: Tenant) -> TenantOut:
         last_error=LastErrorOut(error.code, error.message, error.step) if error else None,
         resources=ResourcesOut(**tenant.public_resources()),
         admin_email=tenant.spec.admin_email,
+        settings=msgspec.convert(tenant.spec.settings.public(), TenantSettingsOut),
+        settings_status=tenant.settings_status.value,
     )

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     # Empty means "a SQLite file under var_dir".
     database_url: str = ""
+    # PostgreSQL connections kept open per process, and how many more it may open under load (an
+    # extra one is closed when given back, so a burst beyond the pool costs a connect each time).
+    db_pool_size: int = Field(20, ge=1, le=500)
+    db_max_overflow: int = Field(10, ge=0, le=500)
     aws_mode: Literal["emulated", "aws"] = "emulated"
     aws_endpoint_url: str | None = None
     emulator_port: int = Field(0, ge=0, le=65535)
@@ -39,18 +43,31 @@ class Settings(BaseSettings):
     aws_retry_mode: Literal["standard", "adaptive"] = "standard"
     aws_connect_timeout_s: float = Field(5.0, gt=0)
     aws_read_timeout_s: float = Field(30.0, gt=0)
+    # Client-side rate limiting of Cognito calls by quota category (adapters/aws/ratelimit.py):
+    # each call waits for its category's token (FIFO), and the rate halves on a throttle and grows
+    # back (AIMD), so replicas sharing an account converge. TENANTS_COGNITO_QUOTAS overrides AWS's
+    # rates: "UserPoolUpdate=15,UserPoolClientUpdate=15/5,UserPoolResourceUpdate=15/5,UserCreation=50"
+    # (requests/s per account, then /per user pool); only the categories named change.
+    aws_rate_limit: bool = True
+    cognito_quotas: str = ""
     # Test and CI aid: check every AWS request against botocore's service models (pattern, min,
     # max, enum) and refuse to send one that real AWS would reject.
     aws_strict_params: bool = False
     tiers_file: Path = DEFAULT_TIERS_FILE
     bootstrap_api_key: SecretStr | None = None
+    # A verified API key is trusted for this many seconds without a registry read; a key revoked
+    # by another process (tenantctl, another replica) is refused at most this long after. 0: off.
+    api_key_cache_s: float = Field(5.0, ge=0, le=60)
     resource_prefix: str = "tenants"
     role_path: str = "/tenants/"
     # A customer managed policy ARN: every tenant role is created with it as its permissions
     # boundary, and deploy/iam-policy.json then lets the service create roles only with it.
     role_permissions_boundary: str | None = None
     worker_enabled: bool = True
-    worker_concurrency: int = Field(4, ge=1, le=256)
+    worker_concurrency: int = Field(4, ge=1, le=1024)
+    # Steps of one tenant's plan run at once; 0: no limit (every step whose dependencies are done).
+    # 1 runs the plan one step at a time (bench/critical_path.py compares the two).
+    plan_concurrency: int = Field(0, ge=0, le=64)
     lease_seconds: float = Field(60.0, ge=1)
     poll_interval_s: float = Field(1.0, gt=0, le=60)
     shutdown_grace_s: float = Field(20.0, ge=0)
@@ -76,6 +93,20 @@ class Settings(BaseSettings):
     jwt_algorithms: Annotated[tuple[str, ...], NoDecode] = ("RS256", "ES256")
     jwt_jwks_cache_s: float = Field(300.0, gt=0, le=86400)
     jwt_leeway_s: float = Field(30.0, ge=0, le=300)
+    # Lifecycle events (README "Lifecycle events"): an EventBridge bus (unset: none) and signed
+    # webhooks, delivered from the registry's outbox with retries, capped exponential backoff and
+    # jitter, and given up ("dead") after events_max_attempts attempts.
+    event_bus_name: str | None = Field(None, pattern=r"^[/.\-_A-Za-z0-9]{1,256}$")
+    event_source: str = Field("tenant-identity-provisioner", pattern=r"^[A-Za-z0-9_.-]{1,256}$")
+    webhook_urls: Annotated[tuple[str, ...], NoDecode] = ()
+    webhook_secret: SecretStr | None = Field(None, validate_default=True)
+    webhook_timeout_s: float = Field(10.0, gt=0, le=60)
+    events_max_attempts: int = Field(12, ge=1, le=100)
+    events_backoff_s: float = Field(1.0, gt=0, le=3600)
+    events_backoff_max_s: float = Field(300.0, gt=0, le=86400)
+    events_poll_interval_s: float = Field(1.0, gt=0, le=60)
+    events_lease_seconds: float = Field(60.0, ge=1)
+    events_batch_size: int = Field(20, ge=1, le=500)
 
     @field_validator("resource_prefix")
     @classmethod
@@ -84,6 +115,14 @@ class Settings(BaseSettings):
         for word in ("aws", "amazon", "cognito"):
             if word in value:
                 raise ValueError(f"must not contain {word!r} (it becomes part of Cognito prefix domains)")
+        return value
+
+    @field_validator("cognito_quotas")
+    @classmethod
+    def _cognito_quotas(cls, value: str) -> str:
+        from adapters.aws.ratelimit import parse_quotas
+
+        parse_quotas(value)
         return value
 
     @field_validator("test_crash_at")
@@ -158,6 +197,39 @@ class Settings(BaseSettings):
             if name not in JWT_ALGORITHMS:
                 raise ValueError(f"{name!r} is not one of {', '.join(JWT_ALGORITHMS)}")
         return tuple(dict.fromkeys(names))
+
+    @field_validator("event_bus_name", mode="before")
+    @classmethod
+    def _event_bus(cls, value: object) -> object:
+        return value or None  # empty: no EventBridge destination
+
+    @field_validator("webhook_urls", mode="before")
+    @classmethod
+    def _webhook_urls(cls, value: object) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, (list, tuple)):
+            raise ValueError("a comma-separated list of URLs")
+        urls = [str(url).strip() for url in value]
+        urls = [u for u in urls if u]
+        for url in urls:
+            parts = urlsplit(url)
+            loopback = parts.hostname in ("127.0.0.1", "::1", "localhost")
+            if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
+                # The URL itself is not repeated: it may carry a token.
+                raise ValueError("each URL must be https:// (plain http only on a loopback address)")
+        return tuple(dict.fromkeys(urls))
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            value = None
+        if info.data.get("webhook_urls") and value is None:
+            raise ValueError("required when TENANTS_WEBHOOK_URLS is set")
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
 
     @property
     def effective_database_url(self) -> str:

@@ -349,11 +349,53 @@ _timeout_option = click.option(
 )
 
 
+def _tag(value: str) -> tuple[str, str]:
+    key, sep, tag_value = value.partition("=")
+    if not sep or not key:
+        raise click.BadParameter(f"{value!r}: expected KEY=VALUE")
+    return key, tag_value
+
+
+def _providers_file(path: str | None) -> Any:
+    """A JSON file of identity providers keyed by name (client secrets included: the file, not the
+    command line, carries them, so they stay out of shell history and process listings)."""
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(f"{path}: {type(exc).__name__}", param_hint="--identity-providers") from None
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"{path}: expected a JSON object keyed by provider name", param_hint="--identity-providers")
+    return data
+
+
+_url_options = [
+    click.option("--callback-url", "callback_urls", multiple=True, help="A callback URL (repeat for more)."),
+    click.option("--logout-url", "logout_urls", multiple=True, help="A sign-out URL (repeat for more)."),
+    click.option("--tag", "tags", multiple=True, type=_tag, metavar="KEY=VALUE", help="An extra tag (repeat for more)."),
+    click.option(
+        "--identity-providers",
+        "providers_file",
+        type=click.Path(dir_okay=False),
+        help="JSON file: the tenant's identity providers keyed by name (README, Per-tenant settings).",
+    ),
+]
+
+
+def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_url_options):
+        command = option(command)
+    return command
+
+
 @tenants.command("create", epilog=EXIT_CODES_HELP)
 @click.argument("tenant_id")
 @click.option("--tier", required=True, help="A tier from GET /v1/tiers.")
 @click.option("--display-name", required=True)
 @click.option("--admin-email", default=None, help="Invited as the pool's first administrator.")
+@_settings_options
 @_wait_option
 @_timeout_option
 @_connection
@@ -362,6 +404,10 @@ def create(
     tier: str,
     display_name: str,
     admin_email: str | None,
+    callback_urls: tuple[str, ...],
+    logout_urls: tuple[str, ...],
+    tags: tuple[tuple[str, str], ...],
+    providers_file: str | None,
     wait: bool,
     timeout: float,
     url: str,
@@ -372,8 +418,77 @@ def create(
     body: dict[str, Any] = {"tenant_id": tenant_id, "tier": tier, "display_name": display_name}
     if admin_email:
         body["admin_email"] = admin_email
+    if callback_urls:
+        body["callback_urls"] = list(callback_urls)
+    if logout_urls:
+        body["logout_urls"] = list(logout_urls)
+    if tags:
+        body["tags"] = dict(tags)
+    providers = _providers_file(providers_file)
+    if providers is not None:
+        body["identity_providers"] = providers
     with _api(url, api_key) as api:
         _request_and_follow(api, "POST", "/v1/tenants", tenant_id, wait, timeout, output, body=body)
+
+
+@tenants.command("update", epilog=EXIT_CODES_HELP)
+@click.argument("tenant_id")
+@click.option("--display-name", default=None)
+@_settings_options
+@click.option("--untag", "untags", multiple=True, metavar="KEY", help="Remove an extra tag (repeat for more).")
+@click.option("--remove-provider", "removed", multiple=True, metavar="NAME", help="Remove an identity provider.")
+@click.option("--clear-urls", is_flag=True, help="Remove the tenant's callback and logout URLs (back to the template's).")
+@_wait_option
+@_timeout_option
+@_connection
+def update(
+    tenant_id: str,
+    display_name: str | None,
+    callback_urls: tuple[str, ...],
+    logout_urls: tuple[str, ...],
+    tags: tuple[tuple[str, str], ...],
+    providers_file: str | None,
+    untags: tuple[str, ...],
+    removed: tuple[str, ...],
+    clear_urls: bool,
+    wait: bool,
+    timeout: float,
+    url: str,
+    api_key: str,
+    output: str,
+) -> None:
+    """Change a live tenant's settings in place (PATCH, a JSON merge patch). URL options replace
+    the tenant's list; tags and providers merge (a provider in the file is added or changed
+    field by field). With --wait, exit 0 once the change is applied, 1 if it failed."""
+    patch: dict[str, Any] = {}
+    if display_name is not None:
+        patch["display_name"] = display_name
+    if clear_urls:
+        patch["callback_urls"] = patch["logout_urls"] = None
+    if callback_urls:
+        patch["callback_urls"] = list(callback_urls)
+    if logout_urls:
+        patch["logout_urls"] = list(logout_urls)
+    if tags or untags:
+        patch["tags"] = {**{key: None for key in untags}, **dict(tags)}
+    providers = _providers_file(providers_file) or {}
+    if providers or removed:
+        patch["identity_providers"] = {**{name: None for name in removed}, **providers}
+    headers = {"Content-Type": "application/merge-patch+json"}
+    if wait:
+        headers["Prefer"] = f"wait={int(min(timeout, _REQUEST_TIMEOUT_S - 5))}"
+    with _api(url, api_key) as api:
+        tenant = api.json("PATCH", f"/v1/tenants/{tenant_id}", content=json.dumps(patch), headers=headers)
+    _show(tenant, output)
+    if not wait:
+        return
+    if tenant.get("settings_status") == "applied":
+        sys.exit(EXIT_OK)
+    error = tenant.get("last_error") or {}
+    state = tenant.get("settings_status")
+    message = f"{tenant_id}: the change is {state}" + (f": {error.get('code')}: {error.get('message')}" if error else "")
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(EXIT_FAILED if state == "failed" else EXIT_UNAVAILABLE)
 
 
 @tenants.command("retry", epilog=EXIT_CODES_HELP)

@@ -16,22 +16,32 @@ import structlog
 from adapters.aws.clients import AwsClients, EventHook
 from adapters.aws.gateways import CognitoIdentityPoolGateway, CognitoUserPoolGateway, IamRoleGateway, SecretsManagerGateway
 from adapters.aws.param_check import HOOK as STRICT_PARAMS_HOOK
+from adapters.aws.ratelimit import CognitoRateLimiter, parse_quotas
+from adapters.registry.batched_reads import BatchedGetTenant
+from adapters.registry.engine import normalize_url
 from adapters.registry.idempotency import IdempotencyStore
+from adapters.registry.outbox import OutboxStore
 from adapters.registry.sql import ApiKeyRecord, ApiKeyStore, SqlUnitOfWorkFactory, make_engine
 from domain.audit import ListTenantEvents, RecordAuditEvent
 from domain.provisioning import DeprovisionTenant, Gateways, ProvisioningSettings, ProvisionTenant
+from domain.provisioning import UpdateTenantSettings
 from domain.sweep import SweepOrphans
 from domain.tenant import Cell, JobKind
 from domain.tiers import TierTemplate
+from domain.lifecycle import LifecycleEvent, RetryPolicy
 from domain.usecases import DeleteTenant, GetTenant, ListTenants, OnboardTenant, RetryTenant
+from domain.usecases import UpdateTenant
 from service import crash
 from service.apikeys import ALL_SCOPES, hash_key, public_prefix
 from service.idempotency import ExpiredKeyPurger
 from service.jwt_auth import JwksVerifier
+from service.key_cache import VerifiedKeyCache
 from service.logs import LogStepObserver
 from service.metrics import Metrics, MetricsStepObserver
 from service.settings import Settings
 from service.tiers_file import load_tiers
+from service.events import EventDispatcher
+from service.waiters import TenantWaiters
 from service.worker import Worker
 
 log = structlog.get_logger("tenants.app")
@@ -56,6 +66,10 @@ class Container:
     idempotency: IdempotencyStore | None = None
     idempotency_purger: ExpiredKeyPurger | None = None
     aws: AwsClients | None = None
+    # Cognito calls wait for their quota category's token (TENANTS_AWS_RATE_LIMIT, TENANTS_COGNITO_QUOTAS).
+    rate_limiter: CognitoRateLimiter | None = None
+    # Wakes requests waiting (Prefer: wait) on a tenant when this process's worker ends a run.
+    waiters: TenantWaiters = field(default_factory=TenantWaiters)
     emulator: Any = None
     cell: Cell | None = None
     worker: Worker | None = None
@@ -64,12 +78,22 @@ class Container:
     list_tenants: ListTenants | None = None
     delete_tenant: DeleteTenant | None = None
     retry_tenant: RetryTenant | None = None
+    update_tenant: UpdateTenant | None = None  # PATCH
+    apply_settings: UpdateTenantSettings | None = None  # the worker's side of a PATCH
     record_event: RecordAuditEvent | None = None
     tenant_events: ListTenantEvents | None = None
     provision: ProvisionTenant | None = None
     deprovision: DeprovisionTenant | None = None
     sweep: SweepOrphans | None = None
     jwt: JwksVerifier | None = None  # set when TENANTS_JWT_JWKS_URL is
+    key_cache: VerifiedKeyCache | None = None  # API keys verified within TENANTS_API_KEY_CACHE_S
+    # Lifecycle events: the outbox, its destinations ("eventbridge:<bus>", "webhook:<hash>") and
+    # the dispatcher delivering them (running under serve and worker when any destination is set).
+    outbox: OutboxStore | None = None
+    event_publishers: dict[str, Any] = field(default_factory=dict)
+    dispatcher: EventDispatcher | None = None
+    _webhook_client: Any = None
+    _crash_on_outbox: Any = None  # test-only crash point event:<type> (service/crash.py)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Container:
@@ -78,7 +102,10 @@ class Container:
 
     async def start(self) -> None:
         s = self.settings
-        self.engine = make_engine(s.effective_database_url)
+        url = normalize_url(s.effective_database_url)
+        pool = {"pool_size": s.db_pool_size, "max_overflow": s.db_max_overflow} if url.get_backend_name() == "postgresql" else {}
+        self.engine = make_engine(url, **pool)
+        self.key_cache = VerifiedKeyCache(s.api_key_cache_s)
         self.uow = SqlUnitOfWorkFactory(self.engine)
         self.api_keys = ApiKeyStore(self.engine)
         self.idempotency = IdempotencyStore(self.engine)
@@ -106,10 +133,13 @@ class Container:
             event_hooks=([STRICT_PARAMS_HOOK] if s.aws_strict_params else [])
             + crash.aws_hooks(s.test_crash_at)
             + self.metrics.aws_hooks()
+            + (self._rate_limit_hooks() if s.aws_rate_limit else [])
             + list(self.aws_event_hooks),
             **credentials,
         )
         await self.aws.start()
+        self._crash_on_outbox = crash.outbox_hook(s.test_crash_at)
+        self._setup_events()
         self.cell = Cell(account_id=await self.aws.caller_identity(), region=s.aws_region)
         await self._register_bootstrap_key()
 
@@ -120,11 +150,20 @@ class Container:
             secrets=SecretsManagerGateway(self.aws),
         )
         prov = ProvisioningSettings(
-            resource_prefix=s.resource_prefix, role_path=s.role_path, permissions_boundary=s.role_permissions_boundary
+            resource_prefix=s.resource_prefix,
+            role_path=s.role_path,
+            permissions_boundary=s.role_permissions_boundary,
+            plan_concurrency=s.plan_concurrency,
         )
         observer = crash.CrashingObserver(MetricsStepObserver(LogStepObserver(), self.metrics), s.test_crash_at)
-        self.onboard = OnboardTenant(self.uow, self.tiers, self.clock, self.cell)
-        self.get_tenant = GetTenant(self.uow)
+        self.onboard = OnboardTenant(
+            self.uow, self.tiers, self.clock, self.cell, secrets=gateways.secrets, resource_prefix=s.resource_prefix
+        )
+        self.update_tenant = UpdateTenant(
+            self.uow, self.tiers, self.clock, secrets=gateways.secrets, resource_prefix=s.resource_prefix
+        )
+        self.apply_settings = UpdateTenantSettings(self.uow, gateways, self.tiers, self.clock, prov, observer)
+        self.get_tenant = BatchedGetTenant(self.uow)  # concurrent lookups share a query
         self.list_tenants = ListTenants(self.uow)
         self.delete_tenant = DeleteTenant(self.uow, self.clock)
         self.retry_tenant = RetryTenant(self.uow, self.tiers, self.clock)
@@ -137,8 +176,66 @@ class Container:
         if s.worker_enabled:
             self.worker = self.make_worker()
             self.worker.start()
+            self.start_dispatcher()
         self.idempotency_purger = ExpiredKeyPurger(self.idempotency, self.clock)
         self.idempotency_purger.start()
+
+    def _setup_events(self) -> None:
+        """The outbox's destinations from the settings; every unit of work writes one row per
+        destination for each lifecycle event, and wakes the dispatcher when it commits some."""
+        import httpx
+
+        from adapters.events.eventbridge import EventBridgePublisher
+        from adapters.events.webhooks import WebhookPublisher
+
+        s = self.settings
+        assert self.uow is not None and self.aws is not None
+        self.outbox = OutboxStore(self.engine)
+        publishers: dict[str, Any] = {}
+        if s.event_bus_name:
+            bus = EventBridgePublisher(self.aws, s.event_bus_name, source=s.event_source)
+            publishers[bus.destination] = bus
+        if s.webhook_urls:
+            assert s.webhook_secret is not None  # settings refuse URLs without a secret
+            self._webhook_client = httpx.AsyncClient()
+            for url in s.webhook_urls:
+                hook = WebhookPublisher(
+                    url, s.webhook_secret.get_secret_value(), self._webhook_client, timeout_s=s.webhook_timeout_s
+                )
+                publishers[hook.destination] = hook
+        self.event_publishers = publishers
+        self.uow.outbox_destinations = tuple(publishers)
+        self.uow.on_outbox_commit = self._on_outbox_commit
+
+    def _on_outbox_commit(self, events: list[LifecycleEvent]) -> None:
+        if self._crash_on_outbox is not None:
+            self._crash_on_outbox(events)
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+
+    def start_dispatcher(self) -> EventDispatcher | None:
+        """Start delivering the outbox (None when no destination is configured)."""
+        if not self.event_publishers or self.dispatcher is not None:
+            return self.dispatcher
+        assert self.outbox is not None
+        s = self.settings
+        self.dispatcher = EventDispatcher(
+            self.outbox,
+            self.event_publishers,
+            self.clock,
+            RetryPolicy(max_attempts=s.events_max_attempts, base_s=s.events_backoff_s, cap_s=s.events_backoff_max_s),
+            self.metrics,
+            batch_size=s.events_batch_size,
+            lease_seconds=s.events_lease_seconds,
+            poll_interval_s=s.events_poll_interval_s,
+            shutdown_grace_s=s.shutdown_grace_s,
+        )
+        self.dispatcher.start()
+        return self.dispatcher
+
+    def _rate_limit_hooks(self) -> list[EventHook]:
+        self.rate_limiter = CognitoRateLimiter(parse_quotas(self.settings.cognito_quotas))
+        return self.rate_limiter.hooks()
 
     def make_worker(self) -> Worker:
         assert self.uow is not None and self.provision is not None and self.deprovision is not None
@@ -146,8 +243,13 @@ class Container:
         return Worker(
             self.uow,
             {
-                JobKind.PROVISION: self.metrics.timed_job(JobKind.PROVISION, self.provision, self.uow),
-                JobKind.DEPROVISION: self.metrics.timed_job(JobKind.DEPROVISION, self.deprovision, self.uow),
+                JobKind.PROVISION: self.metrics.timed_job(
+                    JobKind.PROVISION, self.waiters.notifying(self.provision), self.uow
+                ),
+                JobKind.DEPROVISION: self.metrics.timed_job(
+                    JobKind.DEPROVISION, self.waiters.notifying(self.deprovision), self.uow
+                ),
+                **({JobKind.UPDATE: self.apply_settings} if self.apply_settings is not None else {}),
             },
             self.clock,
             concurrency=s.worker_concurrency,
@@ -180,6 +282,10 @@ class Container:
             await self.idempotency_purger.stop()
         if self.worker is not None:
             await self.worker.stop()
+        if self.dispatcher is not None:  # after the worker: its last commits may add events
+            await self.dispatcher.stop()
+        if self._webhook_client is not None:
+            await self._webhook_client.aclose()
         if self.aws is not None:
             await self.aws.close()
         if self.emulator is not None:

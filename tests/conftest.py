@@ -15,3 +15,14 @@ def emulator_endpoint() -> Iterator[str]:
 
     with EmulatorServer(port=0) as server:
         yield server.endpoint_url
+
+
+@pytest.fixture(scope="session")
+def quota_emulator_endpoint() -> Iterator[str]:
+    """Like ``emulator_endpoint``, with Cognito's request rates enforced (``quotas="cognito"``):
+    calls beyond a category's rate are answered TooManyRequestsException. Its own buckets, but
+    moto's state is process-global, so resources are shared with ``emulator_endpoint``."""
+    from adapters.aws.emulator import EmulatorServer
+
+    with EmulatorServer(port=0, quotas="cognito") as server:
+        yield server.endpoint_url

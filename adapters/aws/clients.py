@@ -16,7 +16,8 @@ from botocore.config import Config
 
 from adapters.aws.errors import aws_call
 
-SERVICES = ("cognito-idp", "cognito-identity", "iam", "sts", "secretsmanager")
+# "events": EventBridge PutEvents, for lifecycle events (adapters/events/eventbridge.py).
+SERVICES = ("cognito-idp", "cognito-identity", "iam", "sts", "secretsmanager", "events")
 RetryMode = Literal["adaptive", "standard"]
 EventHook = tuple[str, Callable[..., Any]]
 

@@ -8,17 +8,19 @@ any other Region is refused rather than sent to the wrong place.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from adapters.aws.clients import AwsClients
+from adapters.aws.cognito_requests import app_client_request, mfa_request, resource_server_request, user_pool_request
 from adapters.aws.errors import aws_call
 from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound, ResourceNotOwned
-from domain.naming import MANAGED_BY_VALUE, TAG_MANAGED_BY
+from domain.naming import MANAGED_BY_VALUE, TAG_MANAGED_BY, TAG_TENANT_ID
 from domain.ports import CloudResource, IamGateway, IdentityPoolGateway, SecretStore, SecretText, UserPoolGateway
 from domain.tenant import Cell
-from domain.tiers import Group, TierTemplate
+from domain.tenant_settings import IdentityProviderSettings
+from domain.tiers import Group, ResourceServer, TierTemplate
 
 # Largest page the List* calls accept (ListUserPools, ListUserPoolClients, ListIdentityPools).
 _PAGE = 60
@@ -62,6 +64,11 @@ def _prefer(candidates: list[tuple[CloudResource, Any]]) -> CloudResource | None
     return ranked[0][0]
 
 
+def _stale_tag_keys(current: dict[str, str], wanted: dict[str, str]) -> list[str]:
+    """Keys to remove so that a resource carries exactly ``wanted``; AWS's own ``aws:`` tags stay."""
+    return sorted(k for k in current if k not in wanted and not k.lower().startswith("aws:"))
+
+
 def _managed(tags: dict[str, str] | None) -> bool:
     """Carries the service's ownership tag: the only resources the orphan sweep ever lists."""
     return (tags or {}).get(TAG_MANAGED_BY) == MANAGED_BY_VALUE
@@ -90,6 +97,8 @@ class CognitoUserPoolGateway(_CellClients, UserPoolGateway):
     def _resource(self, cell: Cell, pool: dict[str, Any], tags: dict[str, str] | None = None) -> CloudResource:
         arn = pool.get("Arn") or f"arn:{partition(cell.region)}:cognito-idp:{cell.region}:{cell.account_id}:userpool/{pool['Id']}"
         extra: dict[str, Any] = {"domain": pool.get("Domain") or None}
+        if "SchemaAttributes" in pool:  # whether users can carry custom:tenant_id (pools made before it cannot)
+            extra["tenant_id_attribute"] = any(a.get("Name") == "custom:tenant_id" for a in pool["SchemaAttributes"])
         if pool.get("DeletionProtection"):
             # Only when AWS reports it: teardown treats an unknown state as ACTIVE.
             extra["deletion_protection"] = pool["DeletionProtection"]
@@ -123,49 +132,39 @@ class CognitoUserPoolGateway(_CellClients, UserPoolGateway):
         return _prefer(matches)
 
     async def create_user_pool(
-        self, cell: Cell, *, name: str, template: TierTemplate, tags: dict[str, str]
+        self,
+        cell: Cell,
+        *,
+        name: str,
+        template: TierTemplate,
+        tags: dict[str, str],
+        display_name: str | None = None,
+        tenant_id: str | None = None,
     ) -> CloudResource:
-        password = template.password_policy
-        params: dict[str, Any] = {
-            "PoolName": name,
-            "Policies": {
-                "PasswordPolicy": {
-                    "MinimumLength": password.minimum_length,
-                    "RequireUppercase": password.require_uppercase,
-                    "RequireLowercase": password.require_lowercase,
-                    "RequireNumbers": password.require_numbers,
-                    "RequireSymbols": password.require_symbols,
-                    "TemporaryPasswordValidityDays": password.temporary_password_validity_days,
-                }
-            },
-            "DeletionProtection": "ACTIVE" if template.deletion_protection else "INACTIVE",
-            "UsernameConfiguration": {"CaseSensitive": template.case_sensitive_usernames},
-            # Cognito rejects MFA ON/OPTIONAL at creation without an SMS configuration; TOTP is
-            # switched on afterwards by configure_mfa (SetUserPoolMfaConfig).
-            "MfaConfiguration": "OFF",
-            "UserPoolTier": template.feature_plan,
-            "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
-            "AccountRecoverySetting": {"RecoveryMechanisms": [{"Priority": 1, "Name": "verified_email"}]},
-            "UserPoolTags": dict(tags),
-        }
-        if template.username_attributes:
-            params["UsernameAttributes"] = list(template.username_attributes)
-        if template.alias_attributes:
-            params["AliasAttributes"] = list(template.alias_attributes)
-        if template.auto_verified_attributes:
-            params["AutoVerifiedAttributes"] = list(template.auto_verified_attributes)
+        params = user_pool_request(
+            name=name,
+            template=template,
+            tags=tags,
+            display_name=display_name or name,
+            tenant_id=tenant_id or tags.get(TAG_TENANT_ID, name),
+        )
         response = await aws_call(self._idp(cell, retries=False), "CreateUserPool", **params)
         return self._resource(cell, response["UserPool"], tags)
 
-    async def configure_mfa(self, cell: Cell, *, pool_id: str, template: TierTemplate) -> None:
+    async def configure_mfa(
+        self,
+        cell: Cell,
+        *,
+        pool_id: str,
+        template: TierTemplate,
+        display_name: str | None = None,
+        tenant_id: str | None = None,
+    ) -> None:
         # Declarative, so running it again on an adopted pool is harmless.
-        await aws_call(
-            self._idp(cell),
-            "SetUserPoolMfaConfig",
-            UserPoolId=pool_id,
-            SoftwareTokenMfaConfiguration={"Enabled": "TOTP" in template.mfa_methods},
-            MfaConfiguration=template.mfa,
+        params = mfa_request(
+            pool_id=pool_id, template=template, display_name=display_name or pool_id, tenant_id=tenant_id or pool_id
         )
+        await aws_call(self._idp(cell), "SetUserPoolMfaConfig", **params)
 
     async def find_app_client(self, cell: Cell, *, pool_id: str, name: str) -> str | None:
         async for client in _listed(self._idp(cell), "ListUserPoolClients", "UserPoolClients", UserPoolId=pool_id):
@@ -173,23 +172,42 @@ class CognitoUserPoolGateway(_CellClients, UserPoolGateway):
                 return str(client["ClientId"])
         return None
 
-    async def create_app_client(self, cell: Cell, *, pool_id: str, name: str, template: TierTemplate) -> str:
-        app, tokens = template.app_client, template.tokens
-        response = await aws_call(
-            self._idp(cell, retries=False),
-            "CreateUserPoolClient",
-            UserPoolId=pool_id,
-            ClientName=name,
-            GenerateSecret=app.generate_secret,
-            ExplicitAuthFlows=list(app.explicit_auth_flows),
-            AccessTokenValidity=tokens.access_token_minutes,
-            IdTokenValidity=tokens.id_token_minutes,
-            RefreshTokenValidity=tokens.refresh_token_days,
-            TokenValidityUnits={"AccessToken": "minutes", "IdToken": "minutes", "RefreshToken": "days"},
-            EnableTokenRevocation=app.enable_token_revocation,
-            PreventUserExistenceErrors="ENABLED" if app.prevent_user_existence_errors else "LEGACY",
+    async def create_app_client(
+        self,
+        cell: Cell,
+        *,
+        pool_id: str,
+        name: str,
+        template: TierTemplate,
+        client: str | None = None,
+        callback_urls: Sequence[str] | None = None,
+        logout_urls: Sequence[str] | None = None,
+        identity_providers: Sequence[str] | None = None,
+    ) -> str:
+        params = app_client_request(
+            pool_id=pool_id,
+            name=name,
+            template=template,
+            client=client,
+            callback_urls=callback_urls,
+            logout_urls=logout_urls,
+            identity_providers=identity_providers,
         )
+        response = await aws_call(self._idp(cell, retries=False), "CreateUserPoolClient", **params)
         return str(response["UserPoolClient"]["ClientId"])
+
+    async def ensure_resource_server(self, cell: Cell, *, pool_id: str, server: ResourceServer) -> None:
+        # Identifiers are unique per pool: look first, so a retry after a lost response adopts.
+        try:
+            await aws_call(self._idp(cell), "DescribeResourceServer", UserPoolId=pool_id, Identifier=server.identifier)
+            return
+        except CloudNotFound as exc:
+            if exc.code != "ResourceNotFoundException" or "User pool" in exc.message:
+                raise
+        await aws_call(self._idp(cell), "CreateResourceServer", **resource_server_request(pool_id=pool_id, server=server))
+
+    async def set_group_role(self, cell: Cell, *, pool_id: str, group: str, role_arn: str) -> None:
+        await aws_call(self._idp(cell), "UpdateGroup", UserPoolId=pool_id, GroupName=group, RoleArn=role_arn)
 
     async def client_secret(self, cell: Cell, *, pool_id: str, client_id: str) -> SecretText:
         response = await aws_call(self._idp(cell), "DescribeUserPoolClient", UserPoolId=pool_id, ClientId=client_id)
@@ -231,13 +249,19 @@ class CognitoUserPoolGateway(_CellClients, UserPoolGateway):
             raise  # the pool itself is gone
         return True
 
-    async def create_user(self, cell: Cell, *, pool_id: str, username: str, email: str) -> None:
+    async def create_user(
+        self, cell: Cell, *, pool_id: str, username: str, email: str, attributes: Mapping[str, str] | None = None
+    ) -> None:
         await aws_call(
             self._idp(cell),
             "AdminCreateUser",
             UserPoolId=pool_id,
             Username=username,
-            UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+            UserAttributes=[
+                {"Name": "email", "Value": email},
+                {"Name": "email_verified", "Value": "true"},
+                *({"Name": key, "Value": value} for key, value in (attributes or {}).items()),
+            ],
             DesiredDeliveryMediums=["EMAIL"],
         )
 
@@ -279,6 +303,96 @@ class CognitoUserPoolGateway(_CellClients, UserPoolGateway):
             if pool is not None and _managed(pool.get("UserPoolTags")):
                 owned.append(self._resource(cell, pool))
         return owned
+
+    # -- the tenant's own identity providers and settings ------------------------------------
+
+    async def describe_identity_provider(self, cell: Cell, *, pool_id: str, name: str) -> dict[str, Any] | None:
+        try:
+            response = await aws_call(self._idp(cell), "DescribeIdentityProvider", UserPoolId=pool_id, ProviderName=name)
+        except CloudNotFound:
+            return None
+        provider = response["IdentityProvider"]
+        details = {k: v for k, v in (provider.get("ProviderDetails") or {}).items() if k != "client_secret"}
+        return {"type": provider.get("ProviderType"), "details": details, "attribute_mapping": provider.get("AttributeMapping") or {}}
+
+    async def put_identity_provider(
+        self,
+        cell: Cell,
+        *,
+        pool_id: str,
+        provider: IdentityProviderSettings,
+        client_secret: SecretText | None,
+        exists: bool,
+    ) -> None:
+        params: dict[str, Any] = {
+            "UserPoolId": pool_id,
+            "ProviderName": provider.name,
+            "ProviderDetails": provider.provider_details(client_secret.reveal() if client_secret is not None else None),
+        }
+        if provider.attribute_mapping:
+            params["AttributeMapping"] = dict(provider.attribute_mapping)
+        if exists:
+            await aws_call(self._idp(cell), "UpdateIdentityProvider", **params)
+        else:
+            # Not retried by botocore: a lost response is found again by the step's Describe.
+            await aws_call(self._idp(cell, retries=False), "CreateIdentityProvider", ProviderType=provider.type, **params)
+
+    async def delete_identity_provider(self, cell: Cell, *, pool_id: str, name: str) -> None:
+        await aws_call(self._idp(cell), "DeleteIdentityProvider", UserPoolId=pool_id, ProviderName=name)
+
+    async def list_identity_providers(self, cell: Cell, *, pool_id: str) -> list[str]:
+        return [p["ProviderName"] async for p in _listed(self._idp(cell), "ListIdentityProviders", "Providers", UserPoolId=pool_id)]
+
+    async def update_app_client(
+        self,
+        cell: Cell,
+        *,
+        pool_id: str,
+        client_id: str,
+        name: str,
+        template: TierTemplate,
+        client: str | None = None,
+        callback_urls: Sequence[str] | None = None,
+        logout_urls: Sequence[str] | None = None,
+        identity_providers: Sequence[str] | None = None,
+    ) -> None:
+        # UpdateUserPoolClient resets every setting it is not given to its default: send the
+        # client's whole configuration, built as CreateUserPoolClient's was, not just the change.
+        params = app_client_request(
+            pool_id=pool_id,
+            name=name,
+            template=template,
+            client=client,
+            callback_urls=callback_urls,
+            logout_urls=logout_urls,
+            identity_providers=identity_providers,
+        )
+        client_api = self._idp(cell)
+        accepted = client_api.meta.service_model.operation_model("UpdateUserPoolClient").input_shape.members
+        update = {key: value for key, value in params.items() if key in accepted}
+        await aws_call(self._idp(cell), "UpdateUserPoolClient", ClientId=client_id, **update)
+
+    async def update_user_pool(
+        self, cell: Cell, *, pool_id: str, template: TierTemplate, tags: dict[str, str], display_name: str, tenant_id: str
+    ) -> None:
+        # UpdateUserPool, too, resets what it is not given: the whole configuration goes again,
+        # built as CreateUserPool's was (messages rendered with the new display name), with MFA
+        # as the template has it (CreateUserPool starts OFF; SetUserPoolMfaConfig follows).
+        params = user_pool_request(name=pool_id, template=template, tags=tags, display_name=display_name, tenant_id=tenant_id)
+        client_api = self._idp(cell)
+        accepted = client_api.meta.service_model.operation_model("UpdateUserPool").input_shape.members
+        update = {key: value for key, value in params.items() if key in accepted}
+        update["MfaConfiguration"] = template.mfa
+        await aws_call(self._idp(cell), "UpdateUserPool", UserPoolId=pool_id, **update)
+        await self.configure_mfa(cell, pool_id=pool_id, template=template, display_name=display_name, tenant_id=tenant_id)
+
+    async def set_user_pool_tags(self, cell: Cell, *, pool_arn: str, tags: dict[str, str]) -> None:
+        current = (await aws_call(self._idp(cell), "ListTagsForResource", ResourceArn=pool_arn)).get("Tags") or {}
+        if tags:
+            await aws_call(self._idp(cell), "TagResource", ResourceArn=pool_arn, Tags=dict(tags))
+        stale = _stale_tag_keys(current, tags)
+        if stale:
+            await aws_call(self._idp(cell), "UntagResource", ResourceArn=pool_arn, TagKeys=stale)
 
 
 class CognitoIdentityPoolGateway(_CellClients, IdentityPoolGateway):
@@ -325,20 +439,32 @@ class CognitoIdentityPoolGateway(_CellClients, IdentityPoolGateway):
         client_id: str,
         allow_unauthenticated: bool,
         tags: dict[str, str],
+        client_ids: Sequence[str] = (),
+        login_providers: Mapping[str, str] | None = None,
+        server_side_token_check: bool = True,
     ) -> CloudResource:
-        response = await aws_call(
-            self._identity(cell, retries=False),
-            "CreateIdentityPool",
-            IdentityPoolName=name,
-            AllowUnauthenticatedIdentities=allow_unauthenticated,
-            AllowClassicFlow=False,
-            CognitoIdentityProviders=[{"ProviderName": provider_name, "ClientId": client_id, "ServerSideTokenCheck": True}],
-            IdentityPoolTags=dict(tags),
-        )
+        params: dict[str, Any] = {
+            "IdentityPoolName": name,
+            "AllowUnauthenticatedIdentities": allow_unauthenticated,
+            "AllowClassicFlow": False,
+            "CognitoIdentityProviders": [
+                {"ProviderName": provider_name, "ClientId": cid, "ServerSideTokenCheck": server_side_token_check}
+                for cid in (client_ids or [client_id])
+            ],
+            "IdentityPoolTags": dict(tags),
+        }
+        if login_providers:
+            params["SupportedLoginProviders"] = dict(login_providers)
+        response = await aws_call(self._identity(cell, retries=False), "CreateIdentityPool", **params)
         return self._resource(cell, response, tags)
 
-    async def set_roles(self, cell: Cell, *, identity_pool_id: str, roles: dict[str, str]) -> None:
-        await aws_call(self._identity(cell), "SetIdentityPoolRoles", IdentityPoolId=identity_pool_id, Roles=dict(roles))
+    async def set_roles(
+        self, cell: Cell, *, identity_pool_id: str, roles: dict[str, str], role_mappings: dict[str, Any] | None = None
+    ) -> None:
+        params: dict[str, Any] = {"IdentityPoolId": identity_pool_id, "Roles": dict(roles)}
+        if role_mappings:
+            params["RoleMappings"] = role_mappings
+        await aws_call(self._identity(cell), "SetIdentityPoolRoles", **params)
 
     async def delete_identity_pool(self, cell: Cell, *, identity_pool_id: str) -> None:
         await aws_call(self._identity(cell), "DeleteIdentityPool", IdentityPoolId=identity_pool_id)
@@ -350,6 +476,17 @@ class CognitoIdentityPoolGateway(_CellClients, IdentityPoolGateway):
             if pool is not None and _managed(pool.get("IdentityPoolTags")):
                 owned.append(self._resource(cell, pool))
         return owned
+
+    async def set_identity_pool_tags(self, cell: Cell, *, identity_pool_id: str, tags: dict[str, str]) -> None:
+        pool = await self._describe(cell, identity_pool_id)
+        if pool is None:
+            raise CloudNotFound("ResourceNotFoundException", f"identity pool {identity_pool_id} not found", operation="DescribeIdentityPool")
+        arn = self._resource(cell, pool).arn
+        if tags:
+            await aws_call(self._identity(cell), "TagResource", ResourceArn=arn, Tags=dict(tags))
+        stale = _stale_tag_keys(pool.get("IdentityPoolTags") or {}, tags)
+        if stale:
+            await aws_call(self._identity(cell), "UntagResource", ResourceArn=arn, TagKeys=stale)
 
 
 class IamRoleGateway(_CellClients, IamGateway):
@@ -475,6 +612,14 @@ class IamRoleGateway(_CellClients, IamGateway):
                 return owned
             params["Marker"] = page["Marker"]
 
+    async def set_role_tags(self, cell: Cell, *, name: str, tags: dict[str, str]) -> None:
+        current = await self._tags(cell, name)
+        if tags:
+            await aws_call(self._iam(cell), "TagRole", RoleName=name, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        stale = _stale_tag_keys(current, tags)
+        if stale:
+            await aws_call(self._iam(cell), "UntagRole", RoleName=name, TagKeys=stale)
+
 
 class SecretsManagerGateway(_CellClients, SecretStore):
     """AWS Secrets Manager: the app client secrets of tiers with confidential clients.
@@ -525,7 +670,8 @@ class SecretsManagerGateway(_CellClients, SecretStore):
                 raise CloudError(
                     "SecretVanished", f"secret {name} was deleted while being adopted", retryable=True, operation="DescribeSecret"
                 ) from None
-            if any(found.tags.get(key) != value for key, value in tags.items()):
+            # Only the ownership tags decide: a template's own tags may have changed since.
+            if any(found.tags.get(key) != tags.get(key) for key in (TAG_TENANT_ID, TAG_MANAGED_BY)):
                 raise ResourceNotOwned(
                     f"a secret named {name!r} already exists and does not carry this tenant's ownership tags; "
                     "it was not created by this service for this tenant and will not be adopted"
@@ -548,3 +694,17 @@ class SecretsManagerGateway(_CellClients, SecretStore):
             if _managed(resource.tags):
                 owned.append(resource)
         return owned
+
+    async def read_secret(self, cell: Cell, *, arn_or_name: str) -> SecretText:
+        response = await aws_call(self._sm(cell), "GetSecretValue", SecretId=arn_or_name)
+        return SecretText(response.get("SecretString") or "")
+
+    async def set_secret_tags(self, cell: Cell, *, arn_or_name: str, tags: dict[str, str]) -> None:
+        found = await self.find_secret(cell, name=arn_or_name)
+        if found is None:
+            raise CloudNotFound("ResourceNotFoundException", f"secret {arn_or_name} not found", operation="DescribeSecret")
+        if tags:
+            await aws_call(self._sm(cell), "TagResource", SecretId=found.id, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        stale = _stale_tag_keys(found.tags, tags)
+        if stale:
+            await aws_call(self._sm(cell), "UntagResource", SecretId=found.id, TagKeys=stale)

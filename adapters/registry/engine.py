@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -44,7 +46,10 @@ def make_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     SQLite: WAL, a 5 s busy timeout and foreign keys on every connection; the driver's implicit
     transaction handling is turned off and ``BEGIN`` is emitted by us, so a transaction can be
     started ``IMMEDIATE`` (taking the write lock up front) when it will write.
-    PostgreSQL: connections are pinged on checkout so a restarted server costs no failed request.
+    PostgreSQL: a connection that sat in the pool for more than ``PING_IDLE_S`` is pinged on
+    checkout (and replaced if dead), so a restarted server costs no failed request, while one
+    reused at once under load costs no extra round trips (SQLAlchemy's ``pool_pre_ping`` would
+    spend three, BEGIN, a query and ROLLBACK, on every checkout).
     """
     u = normalize_url(url)
     if u.get_backend_name() == "sqlite":
@@ -57,8 +62,33 @@ def make_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(u, **kwargs)
         _configure_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(u, **kwargs)
+    engine = create_async_engine(u, **kwargs)
+    if not kwargs.get("pool_pre_ping") and engine.dialect.name == "postgresql":
+        _ping_idle_connections(engine)
+    return engine
+
+
+# A connection back in the pool for longer than this is pinged before it is used again.
+PING_IDLE_S = 1.0
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["x_checked_in_at"] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in_at = record.info.get("x_checked_in_at")
+        if checked_in_at is None or time.monotonic() - checked_in_at <= PING_IDLE_S:
+            return  # just connected, or just used
+        try:
+            sync_engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool drops this connection and checks out (or opens) another one.
+            raise DisconnectionError(f"idle connection failed its ping: {type(exc).__name__}") from exc
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -12,11 +12,13 @@ plain ``get`` first makes it a reader; a later write then fails with ``RegistryU
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Row, and_, case, exists, func, insert, or_, select, text, update
+from sqlalchemy import Row, and_, bindparam, case, exists, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -25,11 +27,14 @@ from sqlalchemy.sql import Executable
 from adapters.registry.api_keys import ApiKeyRecord, ApiKeyStore
 from adapters.registry.engine import begin, make_engine, ping
 from adapters.registry.errors import all_errors_unavailable, translate_errors
+from adapters.registry.outbox import OnCommit, SqlOutbox
 from adapters.registry.tables import audit_events, jobs, tenants
 from domain.audit import AuditEvent
+from domain.lifecycle import LifecycleEvent
 from domain.errors import TenantConflict, TenantNotFound
 from domain.ports import AuditLog, Job, JobQueue, TenantRepository, UnitOfWork, UnitOfWorkFactory
-from domain.tenant import Cell, JobKind, LastError, Tenant, TenantSpec, TenantStatus
+from domain.tenant import Cell, JobKind, LastError, SettingsStatus, Tenant, TenantSpec, TenantStatus
+from domain.tenant_settings import settings_from_json
 
 __all__ = [
     "ApiKeyRecord",
@@ -71,6 +76,8 @@ def tenant_to_row(tenant: Tenant) -> dict[str, Any]:
         "last_error": last_error_to_json(tenant.last_error),
         "outputs": dict(tenant.outputs),
         "completed_steps": list(tenant.completed_steps),
+        "settings": tenant.spec.settings.public(),
+        "settings_status": tenant.settings_status.value,
         "created_at": tenant.created_at,
         "updated_at": tenant.updated_at,
     }
@@ -80,7 +87,11 @@ def row_to_tenant(row: Row[Any]) -> Tenant:
     m = row._mapping
     return Tenant(
         spec=TenantSpec(
-            tenant_id=m["tenant_id"], tier=m["tier"], display_name=m["display_name"], admin_email=m["admin_email"]
+            tenant_id=m["tenant_id"],
+            tier=m["tier"],
+            display_name=m["display_name"],
+            admin_email=m["admin_email"],
+            settings=settings_from_json(m["settings"]),
         ),
         cell=Cell(account_id=m["account_id"], region=m["region"]),
         status=TenantStatus(m["status"]),
@@ -89,6 +100,7 @@ def row_to_tenant(row: Row[Any]) -> Tenant:
         last_error=last_error_from_json(m["last_error"]),
         outputs=dict(m["outputs"] or {}),
         completed_steps=list(m["completed_steps"] or []),
+        settings_status=SettingsStatus(m["settings_status"] or "applied"),
     )
 
 
@@ -110,15 +122,18 @@ def row_to_job(row: Row[Any]) -> Job:
 class Transaction:
     """One connection and its (lazily begun) transaction, shared by the repositories."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, *, read_only: bool = False) -> None:
         self.conn = conn
         self.dialect = conn.dialect.name
+        self.read_only = read_only
 
-    async def execute(self, statement: Executable, *, write: bool) -> Any:
+    async def execute(self, statement: Executable, *, write: bool, params: dict[str, Any] | None = None) -> Any:
+        if write and self.read_only:
+            raise RuntimeError("a read-only unit of work cannot write or lock")
         with translate_errors():
             if not self.conn.in_transaction():
                 await begin(self.conn, write=write)
-            return await self.conn.execute(statement)
+            return await self.conn.execute(statement, params)
 
     async def commit(self) -> None:
         if self.conn.in_transaction():
@@ -142,6 +157,13 @@ class Transaction:
 # --- tenants --------------------------------------------------------------------------------
 
 
+# Built once: the lookup by id is the hottest query (every GET /v1/tenants/{id}). FOR UPDATE is
+# rendered on PostgreSQL; SQLite took its lock at BEGIN.
+_GET_TENANT = select(tenants).where(tenants.c.tenant_id == bindparam("tenant_id"))
+_GET_TENANT_FOR_UPDATE = _GET_TENANT.with_for_update()
+_GET_TENANTS = select(tenants).where(tenants.c.tenant_id.in_(bindparam("tenant_ids", expanding=True)))
+
+
 class SqlTenantRepository(TenantRepository):
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
@@ -160,12 +182,17 @@ class SqlTenantRepository(TenantRepository):
             raise TenantConflict(f"tenant {tenant.tenant_id!r} already exists")
 
     async def get(self, tenant_id: str, *, for_update: bool = False) -> Tenant | None:
-        stmt = select(tenants).where(tenants.c.tenant_id == tenant_id)
-        if for_update:
-            stmt = stmt.with_for_update()  # rendered on PostgreSQL; SQLite took its lock at BEGIN
-        result = await self._tx.execute(stmt, write=for_update)
+        stmt = _GET_TENANT_FOR_UPDATE if for_update else _GET_TENANT
+        result = await self._tx.execute(stmt, write=for_update, params={"tenant_id": tenant_id})
         row = result.first()
         return None if row is None else row_to_tenant(row)
+
+    async def get_many(self, tenant_ids: Sequence[str]) -> dict[str, Tenant]:
+        """The tenants of ``tenant_ids`` that exist, by id, in one query (batched_reads.py)."""
+        if not tenant_ids:
+            return {}
+        result = await self._tx.execute(_GET_TENANTS, write=False, params={"tenant_ids": list(tenant_ids)})
+        return {tenant.tenant_id: tenant for tenant in map(row_to_tenant, result)}
 
     async def save(self, tenant: Tenant) -> None:
         stmt = (
@@ -177,6 +204,10 @@ class SqlTenantRepository(TenantRepository):
                 outputs=dict(tenant.outputs),
                 completed_steps=list(tenant.completed_steps),
                 updated_at=tenant.updated_at,
+                # A PATCH changes these on a live tenant (UpdateTenantSettings).
+                display_name=tenant.spec.display_name,
+                settings=tenant.spec.settings.public(),
+                settings_status=tenant.settings_status.value,
                 version=tenants.c.version + 1,
             )
         )
@@ -269,7 +300,16 @@ class SqlJobQueue(JobQueue):
         )
         result = await self._tx.execute(stmt, write=True)
         row = result.first()
-        return None if row is None else row_to_job(row)
+        if row is None:
+            return None
+        job = row_to_job(row)
+        if job.attempts == 1:
+            # Jobs are kept once done, so "no job of this tenant has a smaller id" means this is
+            # the job OnboardTenant wrote with the tenant (ProvisionTenant's fast path).
+            earlier_job = select(jobs.c.id).where(jobs.c.tenant_id == job.tenant_id, jobs.c.id < job.id).limit(1)
+            earlier_row = (await self._tx.execute(earlier_job, write=False)).first()
+            job = replace(job, first_for_tenant=earlier_row is None)
+        return job
 
     def _owned(self, job: Job) -> Any:
         return and_(
@@ -375,25 +415,44 @@ class SqlAuditLog(AuditLog):
 
 class SqlUnitOfWork(UnitOfWork):
     """``async with uow: ...; await uow.commit()``. Leaving the block without committing rolls
-    back. After a commit the same unit can go on: the next statement starts a new transaction."""
+    back. After a commit the same unit can go on: the next statement starts a new transaction.
+    ``read_only``: only plain reads (a write or lock raises); on PostgreSQL each runs on its own,
+    without BEGIN and ROLLBACK, so a lookup costs one round trip."""
 
     tenants: SqlTenantRepository
     jobs: SqlJobQueue
     events: SqlAuditLog
+    outbox: SqlOutbox
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        outbox_destinations: Sequence[str] = (),
+        on_outbox_commit: OnCommit | None = None,
+        *,
+        read_only: bool = False,
+    ) -> None:
         self._engine = engine
+        self._read_only = read_only
         self._tx: Transaction | None = None
+        self._destinations = tuple(outbox_destinations)
+        self._on_outbox_commit = on_outbox_commit
+        self._staged_events: list[LifecycleEvent] = []
 
     async def __aenter__(self) -> SqlUnitOfWork:
         if self._tx is not None:
             raise RuntimeError("this unit of work is already open")
         with all_errors_unavailable():
             conn = await self._engine.connect()
-        self._tx = Transaction(conn)
+        if self._read_only and conn.dialect.name == "postgresql":
+            # Each read is one statement, atomic by itself: no BEGIN and ROLLBACK round trips.
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+        self._tx = Transaction(conn, read_only=self._read_only)
         self.tenants = SqlTenantRepository(self._tx)
         self.jobs = SqlJobQueue(self._tx)
         self.events = SqlAuditLog(self._tx)
+        self._staged_events = []
+        self.outbox = SqlOutbox(self._tx, self._destinations, self._staged_events)
         return self
 
     async def __aexit__(
@@ -403,7 +462,8 @@ class SqlUnitOfWork(UnitOfWork):
         if tx is None:
             return
         try:
-            await tx.rollback()
+            if not tx.read_only:  # a reader has nothing to undo: close() ends its transaction
+                await tx.rollback()
         except Exception:
             if exc is None:
                 raise
@@ -418,14 +478,26 @@ class SqlUnitOfWork(UnitOfWork):
 
     async def commit(self) -> None:
         await self._open().commit()
+        committed, self._staged_events[:] = list(self._staged_events), []
+        if committed and self._on_outbox_commit is not None:
+            # Lifecycle events are in the registry now: wake the dispatcher (in this process).
+            self._on_outbox_commit(committed)
 
     async def rollback(self) -> None:
         await self._open().rollback()
+        self._staged_events.clear()
 
 
 class SqlUnitOfWorkFactory(UnitOfWorkFactory):
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    """``outbox_destinations``: where lifecycle events go (one outbox row each; none: no rows);
+    ``on_outbox_commit`` is called with the events of each commit that wrote some."""
 
-    def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine)
+    def __init__(
+        self, engine: AsyncEngine, outbox_destinations: Sequence[str] = (), on_outbox_commit: OnCommit | None = None
+    ) -> None:
+        self.engine = engine
+        self.outbox_destinations = tuple(outbox_destinations)
+        self.on_outbox_commit = on_outbox_commit
+
+    def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, self.outbox_destinations, self.on_outbox_commit, read_only=read_only)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -93,9 +94,14 @@ tenants = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("version", Integer(), nullable=False, server_default=text("1")),
+    # Per-tenant settings (domain/tenant_settings.py), never a secret: a provider's client secret
+    # is in AWS Secrets Manager and only its ARN is here.
+    Column("settings", _json(), nullable=False, server_default=text("'{}'")),
+    Column("settings_status", String(20), nullable=False, server_default=text("'applied'")),
     CheckConstraint(
         "status IN ('provisioning', 'active', 'failed', 'deprovisioning', 'deleted')", name="status"
     ),
+    CheckConstraint("settings_status IN ('applied', 'pending', 'failed')", name="settings_status"),
     # Filtered keyset pagination: WHERE status = ? AND tenant_id > ? ORDER BY tenant_id. The first
     # also serves every lookup by status alone, so status has no index of its own.
     Index(None, "status", "tenant_id"),
@@ -114,7 +120,7 @@ jobs = Table(
     Column("attempts", Integer(), nullable=False, server_default=text("0")),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
-    CheckConstraint("kind IN ('provision', 'deprovision')", name="kind"),
+    CheckConstraint("kind IN ('provision', 'deprovision', 'update')", name="kind"),
     CheckConstraint("state IN ('pending', 'running', 'done')", name="state"),
     Index(None, "state", "id"),
     # The last safety net behind enqueue's de-duplication: at most one pending job of a kind per
@@ -180,4 +186,33 @@ audit_events = Table(
     Column("detail", _json(), nullable=False, server_default=text("'{}'")),
     Column("request_id", String(64), nullable=True),
     Index(None, "tenant_id", "id"),
+)
+
+# Lifecycle events on their way out (domain/lifecycle.py, adapters/registry/outbox.py): one row per
+# (event, destination), written in the transaction of the state change the event describes, so
+# each destination is delivered and retried on its own. ``destination`` is "eventbridge:<bus>" or
+# "webhook:<hash of the URL>" (never the URL itself). A row is claimable when pending, due, not
+# leased, and the oldest pending row of its tenant for its destination (in order per tenant).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("tenant_id", String(40), nullable=False),
+    Column("destination", String(300), nullable=False),
+    Column("payload", _json(), nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("attempts", Integer(), nullable=False, server_default=text("0")),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("lease_owner", String(200), nullable=True),
+    Column("lease_expires_at", UtcDateTime(), nullable=True),
+    Column("last_error", Text(), nullable=True),
+    Column("delivered_at", UtcDateTime(), nullable=True),
+    CheckConstraint("state IN ('pending', 'delivered', 'dead')", name="state"),
+    UniqueConstraint("event_id", "destination"),
+    Index(None, "state", "next_attempt_at"),
+    Index(None, "destination", "tenant_id", "id"),
 )

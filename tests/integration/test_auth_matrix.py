@@ -44,6 +44,7 @@ REQUIRED_SCOPE = {
     ("POST", "/v1/tenants"): "tenants:write",
     ("POST", "/v1/tenants/{tenant_id}/retry"): "tenants:write",
     ("DELETE", "/v1/tenants/{tenant_id}"): "tenants:delete",
+    ("PATCH", "/v1/tenants/{tenant_id}"): "tenants:write",
     ("GET", "/v1/keys"): "keys:admin",
     ("POST", "/v1/keys"): "keys:admin",
     ("GET", "/v1/keys/{key_id}"): "keys:admin",

@@ -112,7 +112,7 @@ async def test_user_pool_is_created_from_the_template(
     assert created.name == f"tp-{tenant}"
     assert created.arn == f"arn:aws:cognito-idp:{REGION}:{cell.account_id}:userpool/{created.id}"
     assert created.tags == ownership_tags(tenant)
-    assert created.extra == {"domain": None, "deletion_protection": "ACTIVE"}
+    assert created.extra == {"domain": None, "deletion_protection": "ACTIVE", "tenant_id_attribute": True}
     described = (await clients.client("cognito-idp").describe_user_pool(UserPoolId=created.id))["UserPool"]
     assert described["Policies"]["PasswordPolicy"] == {
         "MinimumLength": 12,

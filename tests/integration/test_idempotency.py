@@ -424,10 +424,10 @@ async def test_a_server_error_does_not_use_up_the_key(
     onboard = c.onboard
     failures = [error]
 
-    async def flaky(spec: Any) -> Any:
+    async def flaky(spec: Any, *secrets: Any) -> Any:
         if failures:
             raise failures.pop()
-        return await onboard(spec)
+        return await onboard(spec, *secrets)
 
     monkeypatch.setattr(c, "onboard", flaky)
     tenant_id = unique_id("id5xx")

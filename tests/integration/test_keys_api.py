@@ -156,5 +156,24 @@ async def test_last_used_at_is_kept_at_most_once_a_minute(client: Any) -> None:
     engine = client.app.state.container.engine
     async with transaction(engine, write=True) as conn:
         await conn.execute(update(api_keys).where(api_keys.c.id == made["id"]).values(last_used_at=first - timedelta(minutes=2)))
+    client.app.state.container.key_cache.forget(made["id"])  # a minute on, its cache entry is long due
     await client.get("/v1/tiers", headers=bearer(made["key"]))
     assert await last_used() >= first
+
+
+async def test_a_key_revoked_by_another_process_is_refused_once_its_cache_entry_is_due(client: Any) -> None:
+    """Verified keys are cached for TENANTS_API_KEY_CACHE_S (5 s): a revocation written to the
+    registry by another process (tenantctl, another replica) is honoured when the entry is due,
+    never later. The cache's clock is driven by hand here, so nothing depends on timing."""
+    container = client.app.state.container
+    clock = {"t": 0.0}
+    container.key_cache.clock = lambda: clock["t"]
+    made = await create(client, "tenants:read")
+    assert (await client.get("/v1/tiers", headers=bearer(made["key"]))).status_code == 200
+
+    async with transaction(container.engine, write=True) as conn:  # as `tenantctl keys revoke` does
+        await conn.execute(update(api_keys).where(api_keys.c.id == made["id"]).values(revoked_at=datetime.now(UTC)))
+    clock["t"] += container.settings.api_key_cache_s - 0.01
+    assert (await client.get("/v1/tiers", headers=bearer(made["key"]))).status_code == 200  # within the bound
+    clock["t"] += 0.01
+    assert (await client.get("/v1/tiers", headers=bearer(made["key"]))).status_code == 401

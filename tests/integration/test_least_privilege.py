@@ -15,6 +15,7 @@ each of them and nothing else (bar the actions AWS checks along with one the ada
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -30,6 +31,7 @@ import pytest
 from botocore.exceptions import ClientError
 from litestar.testing import AsyncTestClient
 
+from adapters.aws.emulator import clear_faults, set_faults
 from adapters.registry.migrate import upgrade
 from domain.naming import ResourceNames, ownership_tags
 from service.app import create_app
@@ -40,6 +42,7 @@ from tests.helpers import API_KEY, boto, unique_id, wait_status
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
 BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/tenant-roles-boundary"
+EVENT_BUS = "lpr-lifecycle"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 ADMIN = "owner@example.com"
 # The actions taken out of the policy one at a time, the step that needs it and the code AWS
@@ -58,6 +61,7 @@ FREE_CALLS = 3 * len(USERS)
 def service_policy(*, without: str | None = None) -> dict[str, Any]:
     """deploy/iam-policy.json as an operator would attach it, optionally missing one action."""
     text = (ROOT / "deploy" / "iam-policy.json").read_text()
+    text = text.replace("EVENT_BUS_NAME", EVENT_BUS)
     policy = json.loads(text.replace("ACCOUNT_ID", ACCOUNT).replace("PERMISSIONS_BOUNDARY_ARN", BOUNDARY))
     statements = []
     for statement in policy["Statement"]:
@@ -155,8 +159,8 @@ async def service(tmp: Path, emulator: EnforcingEmulator, user: str) -> AsyncIte
         yield client
 
 
-async def onboard(client: Any, tenant_id: str, tier: str = "premium") -> dict[str, Any]:
-    body = {"tenant_id": tenant_id, "tier": tier, "display_name": "Least privilege", "admin_email": ADMIN}
+async def onboard(client: Any, tenant_id: str, tier: str = "premium", **settings: Any) -> dict[str, Any]:
+    body = {"tenant_id": tenant_id, "tier": tier, "display_name": "Least privilege", "admin_email": ADMIN, **settings}
     response = await client.post("/v1/tenants", json=body)
     assert response.status_code == 202, response.text
     return await wait_status(client, tenant_id, {"active", "failed"})
@@ -270,7 +274,13 @@ async def test_the_policy_grants_exactly_the_operations_the_adapters_send(
     recorder = Recorder()
     url = f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}"
     await upgrade(url)
+    # The shipped tiers plus the example that uses every template field (resource servers,
+    # several clients, extra roles for groups and role-mapping rules).
+    root = Path(__file__).resolve().parents[2]
+    tiers_file = tmp_path / "tiers.toml"
+    tiers_file.write_text((root / "service" / "tiers.toml").read_text() + "\n" + (root / "docs" / "examples" / "tiers-full.toml").read_text())
     settings = load_settings(
+        tiers_file=tiers_file,
         database_url=url,
         aws_endpoint_url=emulator_endpoint,
         aws_strict_params=True,
@@ -280,7 +290,11 @@ async def test_the_policy_grants_exactly_the_operations_the_adapters_send(
         role_permissions_boundary=BOUNDARY,
         poll_interval_s=0.05,
         var_dir=tmp_path,
+        event_bus_name=EVENT_BUS,  # lifecycle events: PutEvents on the bus
+        events_poll_interval_s=0.05,
     )
+    with contextlib.suppress(ClientError):  # made by an earlier run against the same emulator
+        boto("events", emulator_endpoint).create_event_bus(Name=EVENT_BUS)
     container = Container.from_settings(settings)
     container.aws_event_hooks = [("before-call", recorder)]
     # A role and a secret left by an earlier attempt, ours by their tags: onboarding adopts them,
@@ -295,11 +309,35 @@ async def test_the_policy_grants_exactly_the_operations_the_adapters_send(
     boto("secretsmanager", emulator_endpoint).create_secret(Name=names.client_secret, SecretString="stale", Tags=tags)
     async with AsyncTestClient(create_app(settings, container=container)) as client:
         client.headers.update(AUTH)
-        tenant = await onboard(client, tenant_id)
+        # The tenant's own sign-in and tags, then two PATCHes: one provider replaced by another
+        # (Create, Delete, the secret read and deleted, tags removed), then one changed (Update).
+        oidc = {"type": "OIDC", "issuer": "https://idp.lp.example", "client_id": "lp", "client_secret": "lp-s", "scopes": ["openid"]}
+        # A fresh tenant's first run creates without looking; a step retried after an error looks
+        # first (ListUserPoolClients, AdminGetUser): throttle those two creates until their step retries.
+        set_faults(emulator_endpoint, operation="CreateUserPoolClient", error="TooManyRequestsException", count=1)
+        set_faults(emulator_endpoint, operation="AdminCreateUser", error="TooManyRequestsException", count=2)
+        try:
+            tenant = await onboard(client, tenant_id, tags={"team": "a"}, identity_providers={"lp-oidc": oidc})
+        finally:
+            clear_faults(emulator_endpoint)
         assert tenant["status"] == "active", tenant["last_error"]
         role = boto("iam", emulator_endpoint).get_role(RoleName=names.role("auth"))["Role"]
         assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == BOUNDARY
+        google = {"type": "Google", "client_id": "g", "client_secret": "g-s", "scopes": ["email"]}
+        for patch in (
+            {"display_name": "LP", "tags": {"team": None, "x": "1"}, "identity_providers": {"lp-oidc": None, "Google": google}},
+            {"tags": {"x": None}, "identity_providers": {"Google": {"client_id": "g2"}}},
+        ):
+            response = await client.patch(f"/v1/tenants/{tenant_id}", json=patch, headers={"Prefer": "wait=30"})
+            assert response.status_code == 200 and response.json()["settings_status"] == "applied", response.text
         assert (await tear_down(client, tenant_id))["status"] == "deleted"
+        full_id = unique_id("lpf")
+        assert (await onboard(client, full_id, tier="enterprise"))["status"] == "active"
+        assert (await tear_down(client, full_id))["status"] == "deleted"
+        for _ in range(200):  # the dispatcher sends the lifecycle events
+            if "events:PutEvents" in recorder.calls:
+                break
+            await asyncio.sleep(0.05)
     # The orphan sweep (tenantctl sweep), with the same recorder, on this test's event loop.
     sweeper = Container.from_settings(settings.model_copy(update={"worker_enabled": False}))
     sweeper.aws_event_hooks = [("before-call", recorder)]

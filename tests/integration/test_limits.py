@@ -166,10 +166,12 @@ def test_the_document_states_the_limits_and_the_strict_bodies() -> None:
             where = f"{method.upper()} {path}"
             assert {"422", "429", "431"} <= op["responses"].keys(), where
             assert "Retry-After" in op["responses"]["429"]["description"], where
-            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
-            if body:
-                name = body["$ref"].rsplit("/", 1)[1]
-                assert schemas[name]["additionalProperties"] is False, f"{where}: {name} allows unknown fields"
+            for media_type, content in op.get("requestBody", {}).get("content", {}).items():
+                body = content["schema"]
+                # A body with examples is {"allOf": [{"$ref": ...}], "examples": [...]}.
+                ref = body.get("$ref") or body["allOf"][0]["$ref"]
+                name = ref.rsplit("/", 1)[1]
+                assert schemas[name]["additionalProperties"] is False, f"{where} {media_type}: {name} allows unknown fields"
     status = next(p for p in document["paths"]["/v1/tenants"]["get"]["parameters"] if p["name"] == "status")
     assert set(status["schema"]["enum"]) == {"provisioning", "active", "failed", "deprovisioning", "deleted"}
 
@@ -179,7 +181,7 @@ async def test_options_lists_every_method_of_the_path_without_a_key(client: Any)
     # controller-wide scope guard (service/options.py).
     expected = {
         "/v1/tenants": "GET, OPTIONS, POST",
-        "/v1/tenants/acme": "DELETE, GET, OPTIONS",
+        "/v1/tenants/acme": "DELETE, GET, OPTIONS, PATCH",
         "/v1/keys": "GET, OPTIONS, POST",
         "/v1/keys/key_x": "DELETE, GET, OPTIONS",
     }

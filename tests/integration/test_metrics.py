@@ -39,9 +39,9 @@ def value(parsed: list[tuple[str, dict[str, str], float]], name: str, **labels: 
 
 async def test_metrics_after_onboarding_and_teardown(client: Any, emulator_endpoint: str) -> None:
     tenant_id = unique_id("met")
-    # The next ListUserPools (the user pool step looks for a pool to adopt) is throttled once and
-    # retried (make_app: aws_max_attempts=2).
-    set_faults(emulator_endpoint, operation="ListUserPools", error="TooManyRequestsException", count=1)
+    # The next CreateGroup (the groups step) is throttled once and retried (make_app:
+    # aws_max_attempts=2).
+    set_faults(emulator_endpoint, operation="CreateGroup", error="TooManyRequestsException", count=1)
     try:
         created = await client.post(
             "/v1/tenants",
@@ -70,8 +70,8 @@ async def test_metrics_after_onboarding_and_teardown(client: Any, emulator_endpo
 
     calls = "tenants_aws_calls_total"
     assert value(parsed, calls, service="cognito-idp", operation="CreateUserPool", outcome="ok") >= 1
-    assert value(parsed, calls, service="cognito-idp", operation="ListUserPools", outcome="throttled") >= 1
-    assert value(parsed, calls, service="cognito-idp", operation="ListUserPools", outcome="retried") >= 1
+    assert value(parsed, calls, service="cognito-idp", operation="CreateGroup", outcome="throttled") >= 1
+    assert value(parsed, calls, service="cognito-idp", operation="CreateGroup", outcome="retried") >= 1
 
     assert value(parsed, "tenants_by_status", status="deleted") >= 1
     assert any(n == "tenants_jobs_waiting" for n, _, _ in parsed)

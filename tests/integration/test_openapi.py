@@ -94,6 +94,7 @@ def test_every_v1_route_is_documented(built: str) -> None:
         ("POST", "/v1/tenants"),
         ("GET", "/v1/tenants/{tenant_id}"),
         ("DELETE", "/v1/tenants/{tenant_id}"),
+        ("PATCH", "/v1/tenants/{tenant_id}"),
         ("POST", "/v1/tenants/{tenant_id}/retry"),
         ("GET", "/v1/tenants/{tenant_id}/events"),
         ("GET", "/v1/tiers"),

@@ -12,7 +12,7 @@ import copy
 import json
 import re
 import tomllib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -22,9 +22,11 @@ from typing import Any
 
 from domain.audit import AuditEvent
 from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound, ResourceNotOwned, TenantConflict
+from domain.lifecycle import LifecycleEvent
 from domain.naming import (
     MANAGED_BY_VALUE,
     TAG_MANAGED_BY,
+    TAG_TENANT_ID,
     is_valid_iam_path,
     is_valid_iam_policy_arn,
     is_valid_prefix_domain,
@@ -32,10 +34,10 @@ from domain.naming import (
     is_valid_secret_name,
 )
 from domain.ports import CloudResource, Job, SecretText
-from domain.provisioning import DeprovisionTenant, Gateways, ProvisioningSettings, ProvisionTenant
+from domain.provisioning import DeprovisionTenant, Gateways, ProvisioningSettings, ProvisionTenant, UpdateTenantSettings
 from domain.tenant import Cell, JobKind, Tenant, TenantSpec
-from domain.tiers import Group, TierTemplate, parse_tiers
-from domain.usecases import DeleteTenant, GetTenant, ListTenants, OnboardTenant, RetryTenant
+from domain.tiers import Group, ResourceServer, TierTemplate, parse_tiers
+from domain.usecases import DeleteTenant, GetTenant, ListTenants, OnboardTenant, RetryTenant, UpdateTenant
 
 CELL = Cell(account_id="123456789012", region="us-east-1")
 TIERS_FILE = Path(__file__).resolve().parents[2] / "service" / "tiers.toml"
@@ -113,14 +115,15 @@ class InMemoryRegistry:
         self.tenants: dict[str, Tenant] = {}
         self.jobs: dict[int, JobRow] = {}
         self.events: list[AuditEvent] = []  # committed, in id order
+        self.outbox: list[LifecycleEvent] = []  # committed lifecycle events, in order
         self.commits = 0
         self._job_seq = 0
         self._event_seq = 0
         # method name -> callables run before that repository/queue/uow method (may raise).
         self._hooks: dict[str, list[Callable[[], None]]] = {}
 
-    def __call__(self) -> InMemoryUnitOfWork:
-        return InMemoryUnitOfWork(self)
+    def __call__(self, *, read_only: bool = False) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self, read_only=read_only)
 
     # -- test helpers -------------------------------------------------------------------------
 
@@ -248,7 +251,9 @@ class InMemoryJobQueue:
             row.lease_owner = worker_id
             row.lease_expires_at = now + timedelta(seconds=lease_seconds)
             self._stage(row)
-            return _job_of(row)
+            # As SqlJobQueue.claim: the tenant's first job ever (jobs are kept once done).
+            first = row.attempts == 1 and not any(r.tenant_id == row.tenant_id and r.id < row.id for r in rows)
+            return replace(_job_of(row), first_for_tenant=first)
         return None
 
     def _row(self, job: Job) -> JobRow | None:
@@ -328,9 +333,20 @@ def _job_of(row: JobRow) -> Job:
     )
 
 
+class InMemoryOutbox:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    async def add(self, event: LifecycleEvent) -> None:
+        self._uow.check_open()
+        self._uow.registry._run_hooks("add_outbox")
+        self._uow.staged_outbox.append(copy.deepcopy(event))
+
+
 class InMemoryUnitOfWork:
-    def __init__(self, registry: InMemoryRegistry) -> None:
+    def __init__(self, registry: InMemoryRegistry, *, read_only: bool = False) -> None:
         self.registry = registry
+        self.read_only = read_only
         self.staged_tenants: dict[str, Tenant] = {}
         self.new_tenants: set[str] = set()
         self.staged_jobs: dict[int, JobRow] = {}
@@ -338,6 +354,8 @@ class InMemoryUnitOfWork:
         self.tenants = InMemoryTenantRepository(self)
         self.jobs = InMemoryJobQueue(self)
         self.events = InMemoryAuditLog(self)
+        self.staged_outbox: list[LifecycleEvent] = []
+        self.outbox = InMemoryOutbox(self)
         self._open = False
         self.committed = False
 
@@ -352,6 +370,8 @@ class InMemoryUnitOfWork:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self.read_only and (self.staged_tenants or self.staged_jobs or self.staged_events or self.staged_outbox):
+            raise AssertionError("a read-only unit of work staged writes")
         await self.rollback()
         self._open = False
 
@@ -363,15 +383,18 @@ class InMemoryUnitOfWork:
                 self.staged_tenants.clear()
                 self.staged_jobs.clear()
                 self.staged_events.clear()
+                self.staged_outbox.clear()
                 self.new_tenants.clear()
                 raise TenantConflict(f"tenant {tenant_id!r} already exists")
         self.registry.tenants.update(self.staged_tenants)
         self.registry.jobs.update(self.staged_jobs)
         self.registry.events.extend(self.staged_events)
+        self.registry.outbox.extend(self.staged_outbox)
         self.registry.commits += 1
         self.staged_tenants = {}
         self.staged_jobs = {}
         self.staged_events = []
+        self.staged_outbox = []
         self.new_tenants = set()
         self.committed = True
 
@@ -379,6 +402,7 @@ class InMemoryUnitOfWork:
         self.staged_tenants = {}
         self.staged_jobs = {}
         self.staged_events = []
+        self.staged_outbox = []
         self.new_tenants = set()
 
 
@@ -414,6 +438,12 @@ class FakeUserPool:
     clients: dict[str, dict[str, Any]] = field(default_factory=dict)  # client id -> {name, flows}
     groups: dict[str, Group] = field(default_factory=dict)
     users: dict[str, FakeUser] = field(default_factory=dict)
+    resource_servers: dict[str, Any] = field(default_factory=dict)
+    scopes: set[str] = field(default_factory=set)  # custom scopes of its resource servers
+    group_roles: dict[str, str] = field(default_factory=dict)
+    tenant_id_attribute: bool = True  # False: a pool made before every pool had custom:tenant_id
+    # provider name -> {"type", "details" (client_secret included, as Cognito keeps it), "attribute_mapping"}
+    identity_providers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -674,7 +704,11 @@ class FakeCloud:
             name=pool.name,
             arn=pool.arn,
             tags=dict(pool.tags),
-            extra={"domain": pool.domain, "deletion_protection": pool.deletion_protection},
+            extra={
+                "domain": pool.domain,
+                "deletion_protection": pool.deletion_protection,
+                "tenant_id_attribute": pool.tenant_id_attribute,
+            },
         )
 
     # -- UserPoolGateway ------------------------------------------------------------------------
@@ -690,7 +724,14 @@ class FakeCloud:
         return self._user_pool_resource(found) if found else None
 
     async def create_user_pool(
-        self, cell: Cell, *, name: str, template: TierTemplate, tags: dict[str, str]
+        self,
+        cell: Cell,
+        *,
+        name: str,
+        template: TierTemplate,
+        tags: dict[str, str],
+        display_name: str | None = None,
+        tenant_id: str | None = None,
     ) -> CloudResource:
         fault = await self._enter("create_user_pool", cell=cell, name=name, template=template.name, tags=tags)
         if not _COGNITO_NAME_RE.fullmatch(name):
@@ -700,7 +741,15 @@ class FakeCloud:
         self._exit(fault)
         return self._user_pool_resource(pool)
 
-    async def configure_mfa(self, cell: Cell, *, pool_id: str, template: TierTemplate) -> None:
+    async def configure_mfa(
+        self,
+        cell: Cell,
+        *,
+        pool_id: str,
+        template: TierTemplate,
+        display_name: str | None = None,
+        tenant_id: str | None = None,
+    ) -> None:
         fault = await self._enter("configure_mfa", cell=cell, pool_id=pool_id, mfa=template.mfa)
         pool = self._pool(cell, pool_id)
         if template.mfa != "OFF" and not template.mfa_methods:
@@ -716,18 +765,43 @@ class FakeCloud:
         self._exit(fault)
         return found
 
-    async def create_app_client(self, cell: Cell, *, pool_id: str, name: str, template: TierTemplate) -> str:
+    async def create_app_client(
+        self,
+        cell: Cell,
+        *,
+        pool_id: str,
+        name: str,
+        template: TierTemplate,
+        client: str | None = None,
+        callback_urls: Sequence[str] | None = None,
+        logout_urls: Sequence[str] | None = None,
+        identity_providers: Sequence[str] | None = None,
+    ) -> str:
         fault = await self._enter("create_app_client", cell=cell, pool_id=pool_id, name=name)
         pool = self._pool(cell, pool_id)
         if not _COGNITO_NAME_RE.fullmatch(name):
             raise _invalid(f"app client name {name!r} breaks [\\w\\s+=,.@-]{{1,128}}")
         client_id = f"client{self._next():020d}"
+        app = template.clients[client or template.primary_client]
         pool.clients[client_id] = {
             "name": name,
-            "explicit_auth_flows": tuple(template.app_client.explicit_auth_flows),
-            "generate_secret": template.app_client.generate_secret,
+            "template_client": client or template.primary_client,
+            "explicit_auth_flows": tuple(app.explicit_auth_flows),
+            "generate_secret": app.generate_secret,
+            "oauth_flows": tuple(app.oauth_flows),
+            "oauth_scopes": tuple(app.oauth_scopes),
+            "callback_urls": tuple(callback_urls or app.callback_urls),
+            "logout_urls": tuple(logout_urls or app.logout_urls),
+            # As app_client_request: a machine client signs no users in, so COGNITO only.
+            "identity_providers": ("COGNITO",) if app.is_machine else ("COGNITO", *(identity_providers or ())),
         }
-        if template.app_client.generate_secret:
+        missing = set(identity_providers or ()) - set(pool.identity_providers)
+        if missing:
+            raise _invalid(f"The provider {sorted(missing)[0]} does not exist for User Pool {pool_id}")
+        unknown = set(app.oauth_scopes) - {"openid", "email", "phone", "profile", "aws.cognito.signin.user.admin"} - pool.scopes
+        if unknown:
+            raise _invalid(f"Invalid scope requested: {sorted(unknown)}")
+        if app.generate_secret:
             pool.clients[client_id]["secret"] = f"fake-client-secret-{self._next():08d}-{'s' * 30}"
         self._exit(fault)
         return client_id
@@ -793,8 +867,27 @@ class FakeCloud:
         self._exit(fault)
         return exists
 
-    async def create_user(self, cell: Cell, *, pool_id: str, username: str, email: str) -> None:
-        fault = await self._enter("create_user", cell=cell, pool_id=pool_id, username=username, email=email)
+    async def ensure_resource_server(self, cell: Cell, *, pool_id: str, server: ResourceServer) -> None:
+        fault = await self._enter("ensure_resource_server", cell=cell, pool_id=pool_id, identifier=server.identifier)
+        pool = self._pool(cell, pool_id)
+        pool.resource_servers[server.identifier] = server
+        pool.scopes |= server.scope_names()
+        self._exit(fault)
+
+    async def set_group_role(self, cell: Cell, *, pool_id: str, group: str, role_arn: str) -> None:
+        fault = await self._enter("set_group_role", cell=cell, pool_id=pool_id, group=group, role_arn=role_arn)
+        pool = self._pool(cell, pool_id)
+        if group not in pool.groups:
+            raise CloudNotFound("ResourceNotFoundException", "Group not found.")
+        pool.group_roles[group] = role_arn
+        self._exit(fault)
+
+    async def create_user(
+        self, cell: Cell, *, pool_id: str, username: str, email: str, attributes: Mapping[str, str] | None = None
+    ) -> None:
+        fault = await self._enter(
+            "create_user", cell=cell, pool_id=pool_id, username=username, email=email, attributes=dict(attributes or {})
+        )
         pool = self._pool(cell, pool_id)
         if pool.template is not None and "email" in pool.template.username_attributes and "@" not in username:
             raise _invalid("Username should be an email.")
@@ -828,6 +921,98 @@ class FakeCloud:
         if pool.domain is not None:
             raise _invalid("User pool cannot be deleted. It has a domain configured that should be deleted first.")
         del self.user_pools[pool_id]
+        self._exit(fault)
+
+    # -- the tenant's identity providers and settings --
+
+    async def describe_identity_provider(self, cell: Cell, *, pool_id: str, name: str) -> dict[str, Any] | None:
+        fault = await self._enter("describe_identity_provider", cell=cell, pool_id=pool_id, name=name)
+        found = self._pool(cell, pool_id).identity_providers.get(name)
+        self._exit(fault)
+        if found is None:
+            return None
+        details = {k: v for k, v in found["details"].items() if k != "client_secret"}
+        return {"type": found["type"], "details": details, "attribute_mapping": dict(found["attribute_mapping"])}
+
+    async def put_identity_provider(
+        self, cell: Cell, *, pool_id: str, provider: Any, client_secret: SecretText | None, exists: bool
+    ) -> None:
+        fault = await self._enter("put_identity_provider", cell=cell, pool_id=pool_id, name=provider.name, exists=exists)
+        if client_secret is not None and not isinstance(client_secret, SecretText):
+            raise AssertionError("a secret value travels as SecretText, never as a bare string")
+        pool = self._pool(cell, pool_id)
+        if exists != (provider.name in pool.identity_providers):
+            raise CloudError("DuplicateProviderException" if not exists else "ResourceNotFoundException", provider.name)
+        pool.identity_providers[provider.name] = {
+            "type": provider.type,
+            "details": provider.provider_details(client_secret.reveal() if client_secret else None),
+            "attribute_mapping": dict(provider.attribute_mapping),
+        }
+        self._exit(fault)
+
+    async def delete_identity_provider(self, cell: Cell, *, pool_id: str, name: str) -> None:
+        fault = await self._enter("delete_identity_provider", cell=cell, pool_id=pool_id, name=name)
+        pool = self._pool(cell, pool_id)
+        if pool.identity_providers.pop(name, None) is None:
+            raise CloudNotFound("ResourceNotFoundException", f"provider {name} not found")
+        self._exit(fault)
+
+    async def list_identity_providers(self, cell: Cell, *, pool_id: str) -> list[str]:
+        fault = await self._enter("list_identity_providers", cell=cell, pool_id=pool_id)
+        names = sorted(self._pool(cell, pool_id).identity_providers)
+        self._exit(fault)
+        return names
+
+    async def update_app_client(
+        self,
+        cell: Cell,
+        *,
+        pool_id: str,
+        client_id: str,
+        name: str,
+        template: TierTemplate,
+        client: str | None = None,
+        callback_urls: Sequence[str] | None = None,
+        logout_urls: Sequence[str] | None = None,
+        identity_providers: Sequence[str] | None = None,
+    ) -> None:
+        fault = await self._enter("update_app_client", cell=cell, pool_id=pool_id, client_id=client_id, name=name)
+        pool = self._pool(cell, pool_id)
+        found = pool.clients.get(client_id)
+        if found is None:
+            raise CloudNotFound("ResourceNotFoundException", f"Client {client_id} does not exist.")
+        unknown = set(identity_providers or ()) - set(pool.identity_providers)
+        if unknown:
+            raise _invalid(f"The provider {sorted(unknown)[0]} does not exist for User Pool {pool_id}")
+        app = template.clients[client or template.primary_client]
+        found["callback_urls"] = tuple(callback_urls or app.callback_urls)
+        found["logout_urls"] = tuple(logout_urls or app.logout_urls)
+        found["identity_providers"] = ("COGNITO",) if app.is_machine else ("COGNITO", *(identity_providers or ()))
+        self._exit(fault)
+
+    async def update_user_pool(
+        self, cell: Cell, *, pool_id: str, template: TierTemplate, tags: dict[str, str], display_name: str, tenant_id: str
+    ) -> None:
+        fault = await self._enter("update_user_pool", cell=cell, pool_id=pool_id, display_name=display_name)
+        pool = self._pool(cell, pool_id)
+        pool.tags = dict(tags)
+        pool.display_name = display_name  # type: ignore[attr-defined]
+        self._exit(fault)
+
+    async def set_user_pool_tags(self, cell: Cell, *, pool_arn: str, tags: dict[str, str]) -> None:
+        fault = await self._enter("set_user_pool_tags", cell=cell, pool_arn=pool_arn, tags=tags)
+        pool = next((p for p in self.user_pools.values() if p.arn == pool_arn), None)
+        if pool is None:
+            raise CloudNotFound("ResourceNotFoundException", f"{pool_arn} not found")
+        pool.tags = dict(tags)
+        self._exit(fault)
+
+    async def set_identity_pool_tags(self, cell: Cell, *, identity_pool_id: str, tags: dict[str, str]) -> None:
+        fault = await self._enter("set_identity_pool_tags", cell=cell, identity_pool_id=identity_pool_id, tags=tags)
+        pool = self.identity_pools.get(identity_pool_id)
+        if pool is None:
+            raise CloudNotFound("ResourceNotFoundException", f"{identity_pool_id} not found")
+        pool.tags = dict(tags)
         self._exit(fault)
 
     async def list_owned_user_pools(self, cell: Cell) -> list[CloudResource]:
@@ -865,10 +1050,13 @@ class FakeCloud:
         client_id: str,
         allow_unauthenticated: bool,
         tags: dict[str, str],
+        client_ids: Sequence[str] = (),
+        login_providers: Mapping[str, str] | None = None,
+        server_side_token_check: bool = True,
     ) -> CloudResource:
         fault = await self._enter(
             "create_identity_pool", cell=cell, name=name, provider_name=provider_name, client_id=client_id,
-            allow_unauthenticated=allow_unauthenticated, tags=tags,
+            allow_unauthenticated=allow_unauthenticated, tags=tags, client_ids=list(client_ids),
         )
         if not _COGNITO_NAME_RE.fullmatch(name):
             raise _invalid(f"identity pool name {name!r} breaks [\\w\\s+=,.@-]{{1,128}}")
@@ -879,8 +1067,12 @@ class FakeCloud:
         self._exit(fault)
         return self._identity_pool_resource(pool)
 
-    async def set_roles(self, cell: Cell, *, identity_pool_id: str, roles: dict[str, str]) -> None:
-        fault = await self._enter("set_roles", cell=cell, identity_pool_id=identity_pool_id, roles=roles)
+    async def set_roles(
+        self, cell: Cell, *, identity_pool_id: str, roles: dict[str, str], role_mappings: dict[str, Any] | None = None
+    ) -> None:
+        fault = await self._enter(
+            "set_roles", cell=cell, identity_pool_id=identity_pool_id, roles=roles, role_mappings=role_mappings
+        )
         pool = self.identity_pools.get(identity_pool_id)
         if pool is None or pool.cell != cell:
             raise CloudNotFound("ResourceNotFoundException", f"IdentityPool '{identity_pool_id}' not found.")
@@ -1014,6 +1206,11 @@ class FakeCloud:
         del self.roles[(cell.account_id, name.lower())]
         self._exit(fault)
 
+    async def set_role_tags(self, cell: Cell, *, name: str, tags: dict[str, str]) -> None:
+        fault = await self._enter("set_role_tags", cell=cell, name=name, tags=tags)
+        self._role(cell, name).tags = dict(tags)
+        self._exit(fault)
+
     async def list_owned_roles(self, cell: Cell, *, path_prefix: str) -> list[CloudResource]:
         fault = await self._enter("list_owned_roles", cell=cell, path_prefix=path_prefix)
         owned = [
@@ -1067,7 +1264,7 @@ class FakeCloud:
         if existing is None:
             secret = self._new_secret(cell, name, secret_value.reveal(), tags, description)
         else:  # CreateSecret said ResourceExistsException: adopt ours, refuse anyone else's
-            if any(existing.tags.get(k) != v for k, v in tags.items()):
+            if any(existing.tags.get(k) != tags.get(k) for k in (TAG_TENANT_ID, TAG_MANAGED_BY)):
                 raise ResourceNotOwned(f"a secret named {name!r} already exists and is not this tenant's")
             existing.versions.append(secret_value.reveal())
             secret = existing
@@ -1080,6 +1277,22 @@ class FakeCloud:
         if found is None:
             raise CloudNotFound("ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
         del self.secrets[found.arn]
+        self._exit(fault)
+
+    async def read_secret(self, cell: Cell, *, arn_or_name: str) -> SecretText:
+        fault = await self._enter("read_secret", cell=cell, arn_or_name=arn_or_name)
+        found = self._secret_by(cell, arn_or_name)
+        if found is None:
+            raise CloudNotFound("ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
+        self._exit(fault)
+        return SecretText(found.value)
+
+    async def set_secret_tags(self, cell: Cell, *, arn_or_name: str, tags: dict[str, str]) -> None:
+        fault = await self._enter("set_secret_tags", cell=cell, arn_or_name=arn_or_name, tags=tags)
+        found = self._secret_by(cell, arn_or_name)
+        if found is None:
+            raise CloudNotFound("ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
+        found.tags = dict(tags)
         self._exit(fault)
 
     async def list_owned_secrets(self, cell: Cell) -> list[CloudResource]:
@@ -1153,7 +1366,9 @@ class World:
         args = (self.registry, gateways, self.tiers, self.clock, self.settings, self.observer)
         self.provision = ProvisionTenant(*args)
         self.deprovision = DeprovisionTenant(*args)
-        self.onboard = OnboardTenant(self.registry, self.tiers, self.clock, cell)
+        self.onboard = OnboardTenant(self.registry, self.tiers, self.clock, cell, secrets=self.cloud)
+        self.update = UpdateTenant(self.registry, self.tiers, self.clock, secrets=self.cloud)
+        self.apply_settings = UpdateTenantSettings(*args)
         self.get = GetTenant(self.registry)
         self.list = ListTenants(self.registry)
         self.delete = DeleteTenant(self.registry, self.clock)

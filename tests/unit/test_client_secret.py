@@ -180,9 +180,9 @@ async def test_an_app_client_without_a_secret_is_reported() -> None:
     await world.onboard_spec("acme", "premium")
     real_create = world.cloud.create_app_client
 
-    async def public_client(cell, *, pool_id, name, template):  # type: ignore[no-untyped-def]
+    async def public_client(cell, *, pool_id, name, template, **rest):  # type: ignore[no-untyped-def]
         public = template.model_copy(update={"app_client": template.app_client.model_copy(update={"generate_secret": False})})
-        return await real_create(cell, pool_id=pool_id, name=name, template=public)
+        return await real_create(cell, pool_id=pool_id, name=name, template=public, **rest)
 
     world.cloud.create_app_client = public_client  # type: ignore[method-assign]
     assert await world.provision("acme") is S.FAILED

@@ -32,6 +32,10 @@ def _called() -> set[str]:
     for helper, operation in re.findall(r"(?:aws_call|_listed)\(\s*self\._(idp|identity|iam|sm)\(cell(?:, retries=False)?\),\s*\"([A-Za-z]+)\"", source):
         service = {"idp": "cognito-idp", "identity": "cognito-identity", "iam": "iam", "sm": "secretsmanager"}[helper]
         calls.add(f"{service}:{operation}")
+    # Lifecycle events: aws_call(self._aws.client("events"), "PutEvents", ...)
+    events = (ROOT / "adapters" / "events" / "eventbridge.py").read_text()
+    for operation in re.findall(r"aws_call\(\s*self\._aws\.client\(\"events\"\),\s*\"([A-Za-z]+)\"", events):
+        calls.add(f"events:{operation}")
     return calls
 
 
@@ -66,7 +70,12 @@ def test_role_actions_are_confined_to_the_service_role_path() -> None:
             assert statement["Resource"] == "arn:aws:iam::ACCOUNT_ID:role/tenants/*"
 
 
-def test_secrets_are_confined_to_tenant_secrets_and_never_read() -> None:
+# The one secret read the service makes: a tenant identity provider's client secret, on its way to
+# CreateIdentityProvider. App client secrets (tenants/<id>/app-client/...) are still never read.
+IDP_SECRETS = "arn:aws:secretsmanager:*:ACCOUNT_ID:secret:tenants/*/idp/*"
+
+
+def test_secrets_are_confined_to_tenant_secrets_and_only_idp_secrets_read() -> None:
     policy = json.loads((ROOT / "deploy" / "iam-policy.json").read_text())
     secret_statements = [
         st for st in policy["Statement"] if any(a.startswith("secretsmanager:") for a in _actions(st))
@@ -76,10 +85,14 @@ def test_secrets_are_confined_to_tenant_secrets_and_never_read() -> None:
         if _actions(statement) == ["secretsmanager:ListSecrets"]:
             assert statement["Resource"] == "*"  # ListSecrets takes no resource; alone in its statement
             continue
+        if _actions(statement) == ["secretsmanager:GetSecretValue"]:
+            assert statement["Resource"] == IDP_SECRETS, statement
+            continue
         # The trailing * also covers the "-" and six random characters AWS appends to a secret's ARN.
         assert statement["Resource"] == "arn:aws:secretsmanager:*:ACCOUNT_ID:secret:tenants/*", statement
     granted = {a for st in policy["Statement"] for a in _actions(st)}
-    assert not granted & {"secretsmanager:GetSecretValue", "secretsmanager:*", "secretsmanager:BatchGetSecretValue"}
+    assert not granted & {"secretsmanager:*", "secretsmanager:BatchGetSecretValue"}
+    assert all(st["Resource"] == IDP_SECRETS for st in _granting("secretsmanager:GetSecretValue"))
     assert {"secretsmanager:CreateSecret", "secretsmanager:DescribeSecret", "secretsmanager:DeleteSecret"} <= _called()
 
 
@@ -171,14 +184,17 @@ def test_identity_pools_and_secrets_are_created_only_with_the_ownership_tag() ->
         assert statement["Condition"] == {"StringEquals": {"aws:RequestTag/tenants:managed-by": MANAGED_BY}}, action
 
 
-def test_roles_are_passed_to_cognito_identity_only() -> None:
+def test_tenant_roles_are_passed_to_cognito_only() -> None:
+    # To identity pools (SetIdentityPoolRoles) and to user pool groups (UpdateGroup RoleArn).
     [passing] = _granting("iam:PassRole")
     assert passing["Resource"] == "arn:aws:iam::ACCOUNT_ID:role/tenants/*"
-    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "cognito-identity.amazonaws.com"}}
+    assert passing["Condition"] == {
+        "StringEquals": {"iam:PassedToService": ["cognito-identity.amazonaws.com", "cognito-idp.amazonaws.com"]}
+    }
 
 
 def test_the_placeholders_are_the_documented_ones() -> None:
     text = POLICY_FILE.read_text()
-    assert set(re.findall(r"\b[A-Z][A-Z_]{5,}\b", text)) == {"ACCOUNT_ID", "PERMISSIONS_BOUNDARY_ARN"}
+    assert set(re.findall(r"\b[A-Z][A-Z_]{5,}\b", text)) == {"ACCOUNT_ID", "PERMISSIONS_BOUNDARY_ARN", "EVENT_BUS_NAME"}
     readme = (ROOT / "README.md").read_text()
-    assert "ACCOUNT_ID" in readme and "PERMISSIONS_BOUNDARY_ARN" in readme
+    assert "ACCOUNT_ID" in readme and "PERMISSIONS_BOUNDARY_ARN" in readme and "EVENT_BUS_NAME" in readme

@@ -32,6 +32,7 @@ BASE_OUTPUTS = {
     "user_pool_arn",
     "issuer_url",
     "app_client_id",
+    "primary_app_client",  # the template's name of the client whose id is app_client_id
     "groups",
     "identity_pool_id",
     "authenticated_role_arn",
@@ -43,6 +44,7 @@ PREMIUM_EXTRA = {
     "unauthenticated_role_arn",
     "unauthenticated_role_name",
     "app_client_secret_arn",  # premium's app client is confidential
+    "app_client_secret_arns",  # every confidential client's secret, by client name
 }
 
 

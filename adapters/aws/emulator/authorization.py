@@ -4,7 +4,7 @@ moto 5.2.5 enforces the caller's IAM policies once ``INITIAL_NO_AUTH_ACTION_COUN
 been served (an environment variable read when moto is imported; unset, nothing is enforced), and
 it does so for cognito-idp, cognito-identity and IAM alike. But, as probed:
 
-* it authorizes every Cognito and Secrets Manager call against Resource ``"*"``: a statement
+* it authorizes every Cognito, Secrets Manager and EventBridge call against Resource ``"*"``: a statement
   scoped to ``arn:aws:cognito-idp:*:<account>:userpool/*`` never matches, so a least-privilege
   policy is refused everything;
 * it authorizes an IAM call on a role that does not exist yet (CreateRole, and the GetRole that
@@ -17,7 +17,7 @@ it does so for cognito-idp, cognito-identity and IAM alike. But, as probed:
 ``install()`` gives moto's Cognito, Secrets Manager and IAM responses the resource ARN AWS uses:
 the pool named by ``UserPoolId``/``IdentityPoolId``/``ResourceArn``; the secret named by ``Name``
 or ``SecretId`` (``arn:...:secret:<name>``, which a ``secret:<prefix>/*`` pattern matches as it
-matches the real ARN's random suffix); for CreateRole the ARN the role will have (its ``Path``
+matches the real ARN's random suffix); for PutEvents the event bus (``arn:...:event-bus/<name>``); for CreateRole the ARN the role will have (its ``Path``
 included); for a role that does not exist, ``arn:...:role/<name>`` (no path is known).
 ``authorize()`` lets the middleware check each JSON-protocol call first, hooked ones included,
 with ``iam:PassRole`` (``iam:PassedToService`` = cognito-identity.amazonaws.com) for every role
@@ -53,6 +53,7 @@ _SERVICES = {
     "AWSCognitoIdentityProviderService": "cognito-idp",
     "AWSCognitoIdentityService": "cognito-identity",
     "secretsmanager": "secretsmanager",
+    "AWSEvents": "events",
 }
 _installed = False
 
@@ -66,6 +67,14 @@ def json_resource(service: str, params: dict[str, Any], region: str, account_id:
     """The ARN AWS authorizes a JSON-protocol call against, or "*" for calls on no resource
     (CreateUserPool, ListUserPools, DescribeUserPoolDomain, CreateIdentityPool, ListSecrets, ...)."""
     partition = get_partition(region)
+    if service == "events":
+        # PutEvents is authorized on the bus (the first entry's; the service sends one bus per call).
+        entries = params.get("Entries")
+        first = entries[0] if isinstance(entries, list) and entries and isinstance(entries[0], dict) else {}
+        bus = first.get("EventBusName") or "default"
+        if not isinstance(bus, str):
+            return "*"
+        return bus if bus.startswith("arn:") else f"arn:{partition}:events:{region}:{account_id}:event-bus/{bus}"
     if service == "secretsmanager":
         secret = params.get("SecretId") or params.get("Name")
         if not isinstance(secret, str):
@@ -88,6 +97,7 @@ def install() -> None:
         return
     from moto.cognitoidentity.responses import CognitoIdentityResponse
     from moto.cognitoidp.responses import CognitoIdpResponse
+    from moto.events.responses import EventsHandler
     from moto.iam.exceptions import NotFoundException
     from moto.iam.responses import IamResponse
     from moto.secretsmanager.responses import SecretsManagerResponse
@@ -117,6 +127,7 @@ def install() -> None:
     CognitoIdpResponse._determine_resource = json_protocol("cognito-idp")  # type: ignore[attr-defined]
     CognitoIdentityResponse._determine_resource = json_protocol("cognito-identity")  # type: ignore[attr-defined]
     SecretsManagerResponse._determine_resource = json_protocol("secretsmanager")  # type: ignore[attr-defined]
+    EventsHandler._determine_resource = json_protocol("events")  # type: ignore[attr-defined]
     IamResponse._determine_resource = iam_resource  # type: ignore[method-assign]
     _installed = True
 

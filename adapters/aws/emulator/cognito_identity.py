@@ -1,6 +1,8 @@
 """EMULATOR EXTENSIONS for Cognito identity pools (cognito-identity), on top of moto 5.2.5.
 
-moto 5.2.5 lacks SetIdentityPoolRoles and GetIdentityPoolRoles (HTTP 500 "not implemented").
+moto 5.2.5 lacks SetIdentityPoolRoles and GetIdentityPoolRoles, and TagResource, UntagResource and
+ListTagsForResource (HTTP 500 "not implemented"); the tags live on moto's pool (``tags``), where
+CreateIdentityPool put them and DescribeIdentityPool reads them.
 The roles are stored on moto's own identity pool object, so they share its life: DeleteIdentityPool
 and a moto reset drop them with the pool, and no side table can drift out of step.
 """
@@ -104,7 +106,49 @@ def _get_identity_pool_roles(req: AwsRequest) -> dict[str, Any]:
     return body
 
 
+IDENTITY_POOL_ARN = re.compile(
+    r"^arn:aws[a-z-]*:cognito-identity:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):identitypool/(?P<pool_id>[\w-]+:[0-9a-f-]+)$"
+)
+
+
+def _pool_by_arn(req: AwsRequest) -> CognitoIdentityPool:
+    arn = str(req.param("ResourceArn", ""))
+    match = IDENTITY_POOL_ARN.match(arn)
+    if match is None:
+        raise invalid_parameter(f"Invalid ResourceArn: {arn}")
+    pools = cognitoidentity_backends[req.account_id][req.region].identity_pools
+    pool = pools.get(match["pool_id"]) if match["region"] == req.region and match["account"] == req.account_id else None
+    if pool is None:
+        raise not_found(f"Resource {arn} does not exist.")
+    return pool
+
+
+def _tag_resource(req: AwsRequest) -> dict[str, Any]:
+    pool = _pool_by_arn(req)
+    tags = req.param("Tags") or {}
+    if not isinstance(tags, dict):
+        raise invalid_parameter("Tags must be a map of strings.")
+    pool.tags = {**(pool.tags or {}), **{str(k): str(v) for k, v in tags.items()}}
+    return {}
+
+
+def _untag_resource(req: AwsRequest) -> dict[str, Any]:
+    pool = _pool_by_arn(req)
+    keys = req.param("TagKeys") or []
+    if not isinstance(keys, list):
+        raise invalid_parameter("TagKeys must be a list of strings.")
+    pool.tags = {k: v for k, v in (pool.tags or {}).items() if k not in keys}
+    return {}
+
+
+def _list_tags_for_resource(req: AwsRequest) -> dict[str, Any]:
+    return {"Tags": dict(_pool_by_arn(req).tags or {})}
+
+
 HOOKS: dict[str, Hook] = {
     f"{SERVICE}.SetIdentityPoolRoles": Hook(before=_set_identity_pool_roles),
     f"{SERVICE}.GetIdentityPoolRoles": Hook(before=_get_identity_pool_roles),
+    f"{SERVICE}.TagResource": Hook(before=_tag_resource),
+    f"{SERVICE}.UntagResource": Hook(before=_untag_resource),
+    f"{SERVICE}.ListTagsForResource": Hook(before=_list_tags_for_resource),
 }

@@ -6,6 +6,8 @@ Probed against moto 5.2.5's server, which
   (leaving the domain behind);
 - accepts any prefix domain: one with a reserved word, one breaking the pattern, and one that
   another pool already holds (silently moving it to the new pool);
+- keeps SetUserPoolMfaConfig's setting apart, so DescribeUserPool reports a stale MfaConfiguration;
+- accepts an app client with a custom OAuth scope no resource server of the pool has;
 - reports DeletionProtection only when the caller sent it, and its UpdateUserPool replaces
   the whole stored config, so UpdateUserPool without UserPoolTags drops the pool's tags.
 
@@ -24,7 +26,7 @@ from moto.cognitoidp.models import (
     cognitoidp_backends,
 )
 
-from .protocol import AwsRequest, Hook, invalid_parameter, not_found
+from .protocol import AwsError, AwsRequest, Hook, invalid_parameter, not_found
 
 SERVICE = "AWSCognitoIdentityProviderService"
 
@@ -147,6 +149,41 @@ def _before_create_user_pool_domain(req: AwsRequest) -> None:
     return None
 
 
+# --- SetUserPoolMfaConfig: DescribeUserPool reports the new MfaConfiguration -----------------
+
+
+def _after_set_user_pool_mfa_config(req: AwsRequest, body: dict[str, Any]) -> dict[str, Any]:
+    """moto keeps the MFA setting apart from the pool's config, so DescribeUserPool went on
+    reporting the MfaConfiguration of CreateUserPool; AWS reports the current one."""
+    pool = _backend(req).user_pools.get(req.param("UserPoolId", ""))
+    if pool is not None and req.param("MfaConfiguration"):
+        pool.extended_config["MfaConfiguration"] = req.param("MfaConfiguration")
+    return body
+
+
+# --- CreateUserPoolClient / UpdateUserPoolClient: custom scopes must exist --------------------
+
+STANDARD_SCOPES = ("phone", "email", "openid", "profile", "aws.cognito.signin.user.admin")
+
+
+def _before_user_pool_client(req: AwsRequest) -> None:
+    """AWS refuses a client whose custom scope (``<resource server>/<scope>``) the pool does not
+    have (ScopeDoesNotExistException); moto stores any scope."""
+    scopes = req.param("AllowedOAuthScopes") or []
+    pool = _backend(req).user_pools.get(req.param("UserPoolId", ""))
+    if pool is None or not isinstance(scopes, list):
+        return None
+    known = {
+        f"{identifier}/{scope.get('ScopeName')}"
+        for identifier, server in pool.resource_servers.items()
+        for scope in (server.scopes or [])
+    }
+    for scope in scopes:
+        if scope not in STANDARD_SCOPES and scope not in known:
+            raise AwsError("ScopeDoesNotExistException", f"Invalid scope requested: {scope}")
+    return None
+
+
 # --- TagResource / UntagResource / ListTagsForResource (missing in moto) ----------------------
 
 
@@ -196,6 +233,9 @@ HOOKS: dict[str, Hook] = {
     f"{SERVICE}.UpdateUserPool": Hook(_before_update_user_pool, _after_update_user_pool),
     f"{SERVICE}.DeleteUserPool": Hook(before=_before_delete_user_pool),
     f"{SERVICE}.CreateUserPoolDomain": Hook(before=_before_create_user_pool_domain),
+    f"{SERVICE}.SetUserPoolMfaConfig": Hook(after=_after_set_user_pool_mfa_config),
+    f"{SERVICE}.CreateUserPoolClient": Hook(before=_before_user_pool_client),
+    f"{SERVICE}.UpdateUserPoolClient": Hook(before=_before_user_pool_client),
     f"{SERVICE}.TagResource": Hook(before=_tag_resource),
     f"{SERVICE}.UntagResource": Hook(before=_untag_resource),
     f"{SERVICE}.ListTagsForResource": Hook(before=_list_tags_for_resource),

@@ -19,10 +19,11 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from . import authorization, cognito_identity, cognito_idp
+from . import authorization, cognito_identity, cognito_idp, speedups
 from .faults import FaultConfig, FaultInjector, FaultMiddleware
 from .middleware import ExtensionMiddleware
 from .protocol import Hook
+from .quotas import QuotaEnforcer, QuotaMiddleware
 
 LOOPBACK = "127.0.0.1"
 
@@ -35,6 +36,7 @@ def build_app(
     fault_rate: float = 0.0,
     fault_seed: int | None = None,
     faults: FaultInjector | None = None,
+    quotas: str | QuotaEnforcer | None = None,
 ) -> FaultMiddleware:
     """moto's server app (as ThreadedMotoServer builds it) wrapped by the emulator's extensions;
     with ``latency_ms``, by a delay added to every call (AWS's own latency, for benchmarks); and,
@@ -42,9 +44,13 @@ def build_app(
     ``fault_seed``, plus targeted faults set through ``/_emulator/faults``. The fault layer is
     always there (at rate 0 it only counts calls), so targeted faults work on any emulator.
     Its state is ``build_app(...).injector``, or ``faults`` if given. IAM policies are enforced
-    only when moto's INITIAL_NO_AUTH_ACTION_COUNT is set (authorization.py)."""
+    only when moto's INITIAL_NO_AUTH_ACTION_COUNT is set (authorization.py). ``quotas``
+    ("cognito", or an enforcer) throttles calls beyond Cognito's request rates (quotas.py), after
+    the latency, as AWS counts a call when it arrives."""
     authorization.install()
+    speedups.install()
     app: Any = ExtensionMiddleware(DomainDispatcherApplication(create_backend_app), HOOKS)
+    app = QuotaMiddleware(app, QuotaEnforcer(quotas) if isinstance(quotas, str) else quotas)
     if latency_ms > 0:
         app = _Latency(app, latency_ms / 1000.0)
     injector = faults or FaultInjector(FaultConfig(rate=fault_rate, seed=fault_seed))
@@ -73,8 +79,15 @@ def reset() -> None:
     moto_api_backend.reset()
 
 
-class _QuietRequestHandler(MotoRequestHandler):
-    """moto's request handler without the per-request access log line."""
+class _KeepAliveRequestHandler(MotoRequestHandler):
+    """moto's request handler speaking HTTP/1.1, so connections are kept alive as AWS endpoints
+    keep them (moto's own answers HTTP/1.0: a new TCP connection for every call)."""
+
+    protocol_version = "HTTP/1.1"
+
+
+class _QuietRequestHandler(_KeepAliveRequestHandler):
+    """The same without the per-request access log line."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return None
@@ -86,9 +99,10 @@ def _make_server(
     log_requests: bool,
     latency_ms: float = 0.0,
     faults: FaultInjector | None = None,
+    quotas: QuotaEnforcer | None = None,
 ) -> BaseWSGIServer:
-    handler = MotoRequestHandler if log_requests else _QuietRequestHandler
-    app = build_app(latency_ms, faults=faults)
+    handler = _KeepAliveRequestHandler if log_requests else _QuietRequestHandler
+    app = build_app(latency_ms, faults=faults, quotas=quotas)
     return make_server(host, port, app, threaded=True, request_handler=handler)
 
 
@@ -97,7 +111,9 @@ class EmulatorServer:
 
     Binding happens in `start()` itself, so the port is known (and a bind error raised) before
     it returns. ``fault_rate``/``fault_seed`` configure the fault layer (faults.py); ``faults``
-    is its state, to change in process (or over HTTP with faults.set_faults).
+    is its state, to change in process (or over HTTP with faults.set_faults). ``quotas="cognito"``
+    (or an enforcer, e.g. with a test clock) enforces Cognito's request rates; ``quotas`` is then
+    the enforcer (its counters), else None.
     """
 
     def __init__(
@@ -109,10 +125,12 @@ class EmulatorServer:
         latency_ms: float = 0.0,
         fault_rate: float = 0.0,
         fault_seed: int | None = None,
+        quotas: str | QuotaEnforcer | None = None,
     ) -> None:
         self._host = host
         self._latency_ms = latency_ms
         self.faults = FaultInjector(FaultConfig(rate=fault_rate, seed=fault_seed))
+        self.quotas = QuotaEnforcer(quotas) if isinstance(quotas, str) else quotas
         self._requested_port = port
         self._log_requests = log_requests
         self._server: BaseWSGIServer | None = None
@@ -132,7 +150,7 @@ class EmulatorServer:
         if self._server is not None:
             raise RuntimeError("EmulatorServer is already running")
         self._server = _make_server(
-            self._host, self._requested_port, self._log_requests, self._latency_ms, self.faults
+            self._host, self._requested_port, self._log_requests, self._latency_ms, self.faults, self.quotas
         )
         # A short poll interval keeps stop() quick; serve_forever wakes this often when idle.
         self._thread = threading.Thread(
@@ -177,15 +195,19 @@ def serve_forever(
     latency_ms: float = 0.0,
     fault_rate: float = 0.0,
     fault_seed: int | None = None,
+    quotas: str | None = None,
 ) -> None:
     """Serve the emulator in the foreground until interrupted (for `tenantctl emulator`)."""
     faults = FaultInjector(FaultConfig(rate=fault_rate, seed=fault_seed))
-    server = _make_server(host, port, log_requests, latency_ms, faults)
+    enforcer = QuotaEnforcer(quotas) if quotas else None
+    server = _make_server(host, port, log_requests, latency_ms, faults, enforcer)
     url = f"http://{host}:{server.server_address[1]}"
     print(f"AWS emulator listening on {url}", flush=True)
     if fault_rate > 0:
         seed = "random" if fault_seed is None else fault_seed
         print(f"  faults: {fault_rate:.0%} of AWS calls (seed {seed}); see GET {url}/_emulator/faults", flush=True)
+    if enforcer is not None:
+        print(f"  quotas: {quotas} request rates enforced; see GET {url}/_emulator/quotas", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

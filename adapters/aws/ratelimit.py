@@ -1,0 +1,267 @@
+"""Client-side rate limiting of Cognito calls, by quota category (AWS-FACTS.md, "Quotas").
+
+Cognito counts user pool operations in categories with a rate per account and Region, some with a
+lower rate on any one user pool too, and refuses what is over with ``TooManyRequestsException``.
+Rather than send everything and retry what bounces (a retry storm that starves whoever is
+unlucky), every Cognito call of a limited operation first waits for a token of its category, and
+of its user pool where AWS has a per-pool rate. Each attempt does, botocore's own retries
+included: the limiter hangs off the clients' ``before-sign`` event, so a call is signed only once
+it may go.
+
+- **Fair**: waiting callers queue on an ``asyncio.Lock``, which wakes them one at a time in
+  arrival order (FIFO): one tenant's burst of calls cannot overtake another's, and no herd of
+  waiters wakes to fight for one token.
+- **Adaptive** (AIMD, like TCP): on a ``TooManyRequestsException`` the category's rate is halved
+  (at most once per ``cooldown_s``, as one overload makes several calls bounce) and the bucket
+  emptied; it then grows back by ``rate / recovery_s`` per second up to the quota. N replicas
+  sharing one account each see the account's throttles and back off, so together they converge
+  on the quota instead of multiplying it.
+
+No library does this: aiolimiter (a leaky bucket) has neither a rate that changes while callers
+wait nor a second, per-key limit; the API's own buckets (service/limits.py) refuse rather than
+wait, and adapters do not import the service layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+DEFAULT_BURST_S = 0.6
+THROTTLE_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling"})
+_POOL_KEY = "tenants_rate_limit_pool"  # where the user pool id rides in botocore's request context
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """A category's rates: ``rate`` per account and Region, ``per_pool`` on any one user pool."""
+
+    rate: float
+    per_pool: float | None = None
+
+
+# AWS's values (AWS-FACTS.md); the operations are those of each category this service sends.
+DEFAULT_QUOTAS: dict[str, Quota] = {
+    "UserPoolUpdate": Quota(15.0),
+    "UserPoolClientUpdate": Quota(15.0, 5.0),
+    "UserPoolResourceUpdate": Quota(15.0, 5.0),
+    "UserCreation": Quota(50.0),
+}
+CATEGORY_OF: dict[str, str] = {
+    **dict.fromkeys(("CreateUserPool", "UpdateUserPool", "DeleteUserPool"), "UserPoolUpdate"),
+    **dict.fromkeys(("CreateUserPoolClient", "UpdateUserPoolClient", "DeleteUserPoolClient"), "UserPoolClientUpdate"),
+    **dict.fromkeys(
+        (
+            "CreateGroup",
+            "UpdateGroup",
+            "DeleteGroup",
+            "CreateUserPoolDomain",
+            "UpdateUserPoolDomain",
+            "DeleteUserPoolDomain",
+        ),
+        "UserPoolResourceUpdate",
+    ),
+    "AdminCreateUser": "UserCreation",
+}
+
+
+def parse_quotas(text: str) -> dict[str, Quota]:
+    """``"UserPoolUpdate=15,UserPoolClientUpdate=15/5"``: the named categories' rates (requests/s,
+    then after ``/`` the per-pool rate), the others keep AWS's. Raises ValueError naming the part."""
+    quotas = dict(DEFAULT_QUOTAS)
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in DEFAULT_QUOTAS:
+            raise ValueError(f"{part!r}: expected Category=rate[/per_pool] with Category one of {', '.join(DEFAULT_QUOTAS)}")
+        rate_text, _, pool_text = value.partition("/")
+        try:
+            rate = float(rate_text)
+            per_pool = float(pool_text) if pool_text.strip() else DEFAULT_QUOTAS[name].per_pool
+        except ValueError:
+            raise ValueError(f"{part!r}: rates must be numbers") from None
+        if rate <= 0 or (per_pool is not None and per_pool <= 0):
+            raise ValueError(f"{part!r}: rates must be greater than 0")
+        quotas[name] = Quota(rate, per_pool)
+    return quotas
+
+
+class AdaptiveLimiter:
+    """A token bucket whose callers wait in FIFO order, with an AIMD rate.
+
+    ``burst`` tokens at most (by default 0.6 s worth: AWS's buckets hold about a second's worth,
+    and the rest is slack for the jitter between taking a token here and the call reaching AWS,
+    which grows with load); ``rate`` the ceiling it recovers to.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        decrease: float = 0.5,
+        recovery_s: float = 10.0,
+        cooldown_s: float = 1.0,
+        min_fraction: float = 0.1,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be greater than 0")
+        self.ceiling = rate
+        self.rate = rate
+        self.burst = max(1.0, round(rate * DEFAULT_BURST_S)) if burst is None else max(1.0, burst)
+        self._clock = clock
+        self._sleep = sleep
+        self._decrease = decrease
+        self._increase_per_s = rate / recovery_s
+        self._cooldown_s = cooldown_s
+        self._min_rate = rate * min_fraction
+        now = clock()
+        self._tokens = self.burst
+        self._at = now
+        self._last_decrease = float("-inf")
+        self._lock = asyncio.Lock()
+        self.throttles = 0
+        self.waited_s = 0.0
+
+    def _refill(self, now: float) -> None:
+        elapsed = max(0.0, now - self._at)
+        if self.rate < self.ceiling:
+            # Additive increase, integrated over the elapsed time (tokens at the mean rate).
+            grown = min(self.ceiling, self.rate + self._increase_per_s * elapsed)
+            self._tokens += elapsed * (self.rate + grown) / 2
+            self.rate = grown
+        else:
+            self._tokens += elapsed * self.rate
+        self._tokens = min(self.burst, self._tokens)
+        self._at = now
+
+    async def acquire(self) -> None:
+        """Wait for a token; callers are served in the order they called."""
+        async with self._lock:
+            started = self._clock()
+            while True:
+                now = self._clock()
+                self._refill(now)
+                if self._tokens >= 1.0 - 1e-9:  # float sums of elapsed * rate fall just short
+                    self._tokens = max(0.0, self._tokens - 1.0)
+                    self.waited_s += now - started
+                    return
+                # Sleep until one token is there at the current rate, then look again: the
+                # rate may have been cut meanwhile.
+                await self._sleep((1.0 - self._tokens) / self.rate)
+
+    def throttled(self) -> None:
+        """AWS refused a call of this category: multiplicative decrease (once per cooldown)."""
+        now = self._clock()
+        self.throttles += 1
+        self._refill(now)
+        if now - self._last_decrease < self._cooldown_s:
+            return
+        self._last_decrease = now
+        self.rate = max(self._min_rate, self.rate * self._decrease)
+        self._tokens = min(self._tokens, 0.0)  # AWS's bucket is empty: so is ours
+
+    def snapshot(self) -> dict[str, float]:
+        return {"rate": round(self.rate, 3), "ceiling": self.ceiling, "throttles": self.throttles, "waited_s": round(self.waited_s, 3)}
+
+
+class CognitoRateLimiter:
+    """One limiter per quota category, one per (category, user pool) where AWS has a per-pool rate.
+
+    ``hooks()`` are botocore event hooks for AwsClients(event_hooks=...). Per-pool limiters are
+    kept for the ``max_pools`` pools used last (a dropped one starts again full).
+    """
+
+    def __init__(
+        self,
+        quotas: Mapping[str, Quota] | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        max_pools: int = 10_000,
+        **limiter_options: Any,
+    ) -> None:
+        self.quotas = dict(DEFAULT_QUOTAS if quotas is None else quotas)
+        self._clock = clock
+        self._sleep = sleep
+        self._options = limiter_options
+        self._categories = {name: self._limiter(q.rate) for name, q in self.quotas.items()}
+        self._pools: OrderedDict[tuple[str, str], AdaptiveLimiter] = OrderedDict()
+        self._max_pools = max_pools
+
+    def _limiter(self, rate: float) -> AdaptiveLimiter:
+        return AdaptiveLimiter(rate, clock=self._clock, sleep=self._sleep, **self._options)
+
+    def category(self, name: str) -> AdaptiveLimiter:
+        return self._categories[name]
+
+    def _pool(self, category: str, pool_id: str | None) -> AdaptiveLimiter | None:
+        per_pool = self.quotas[category].per_pool
+        if per_pool is None or not pool_id:
+            return None
+        key = (category, pool_id)
+        limiter = self._pools.pop(key, None) or self._limiter(per_pool)
+        self._pools[key] = limiter
+        if len(self._pools) > self._max_pools:
+            self._pools.popitem(last=False)
+        return limiter
+
+    async def acquire(self, operation: str, pool_id: str | None = None) -> None:
+        category = CATEGORY_OF.get(operation)
+        if category is None or category not in self._categories:
+            return
+        pool = self._pool(category, pool_id)
+        if pool is not None:
+            await pool.acquire()
+        await self._categories[category].acquire()
+
+    def throttled(self, operation: str, pool_id: str | None = None) -> None:
+        category = CATEGORY_OF.get(operation)
+        if category is None or category not in self._categories:
+            return
+        # AWS does not say which of the two rates was exceeded: both back off.
+        self._categories[category].throttled()
+        pool = self._pool(category, pool_id)
+        if pool is not None:
+            pool.throttled()
+
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        return {name: limiter.snapshot() for name, limiter in self._categories.items()}
+
+    # --- botocore event hooks ------------------------------------------------------------------
+
+    def hooks(self) -> list[tuple[str, Callable[..., Any]]]:
+        def remember_pool(params: Any = None, model: Any = None, context: Any = None, **_: Any) -> None:
+            # Once per call, with the API parameters: the pool id, for the per-pool limit.
+            if model is not None and model.name in CATEGORY_OF and isinstance(params, dict) and context is not None:
+                context[_POOL_KEY] = params.get("UserPoolId")
+
+        async def before_sign(request: Any = None, operation_name: str = "", **_: Any) -> None:
+            # Every attempt, botocore's retries included, just before it is signed and sent.
+            if operation_name in CATEGORY_OF:
+                context = getattr(request, "context", None) or {}
+                await self.acquire(operation_name, context.get(_POOL_KEY))
+
+        def needs_retry(response: Any = None, operation: Any = None, request_dict: Any = None, **_: Any) -> None:
+            # Every attempt's answer: a throttle is the signal to slow down.
+            if operation is None or response is None or operation.name not in CATEGORY_OF:
+                return
+            code = ((response[1] or {}).get("Error") or {}).get("Code")
+            if code in THROTTLE_CODES:
+                context = (request_dict or {}).get("context") or {}
+                self.throttled(operation.name, context.get(_POOL_KEY))
+
+        return [
+            ("before-parameter-build.cognito-identity-provider", remember_pool),
+            ("before-sign.cognito-identity-provider", before_sign),
+            ("needs-retry.cognito-identity-provider", needs_retry),
+        ]

@@ -1,0 +1,1 @@
+"""Where lifecycle events go: an EventBridge bus and signed webhooks (see service/events.py)."""
