@@ -1,4 +1,4 @@
-"""Quota-aware bulk onboarding: N premium tenants submitted at once against Cognito's quotas.
+"""Quota-aware bulk onboarding: N tenants (premium by default, --tier) submitted at once against Cognito's quotas.
 
 The emulator runs with ``--quotas cognito`` (CreateUserPool 15/s per account, CreateGroup and
 CreateUserPoolDomain 15/s and 5/s per pool, ...) and ``--latency-ms L``; ``tenantctl serve``
@@ -52,8 +52,8 @@ def _metric_sum(text: str, name: str, **labels: str) -> float:
     return total
 
 
-async def _submit(client: httpx.AsyncClient, tenant_id: str) -> None:
-    response = await client.post("/v1/tenants", json={"tenant_id": tenant_id, "tier": "premium", "display_name": "Bulk"})
+async def _submit(client: httpx.AsyncClient, tenant_id: str, tier: str) -> None:
+    response = await client.post("/v1/tenants", json={"tenant_id": tenant_id, "tier": tier, "display_name": "Bulk"})
     if response.status_code not in (201, 202):
         raise RuntimeError(f"POST {tenant_id}: {response.status_code} {response.text[:300]}")
 
@@ -92,7 +92,7 @@ async def run(args: argparse.Namespace) -> None:
         limits = httpx.Limits(max_connections=args.tenants, max_keepalive_connections=args.tenants)
         async with httpx.AsyncClient(base_url=svc.url, headers=svc.headers, timeout=120, limits=limits) as client:
             started = time.perf_counter()
-            await asyncio.gather(*(_submit(client, t) for t in tenants))
+            await asyncio.gather(*(_submit(client, t, args.tier) for t in tenants))
             submitted = time.perf_counter() - started
             while True:
                 statuses = await _statuses(client, prefix)
@@ -138,7 +138,7 @@ async def run(args: argparse.Namespace) -> None:
     served = {op: int(v.get("throttled", 0)) for op, v in ops.items() if v.get("throttled")}
 
     registry = "PostgreSQL" if args.postgres else "SQLite"
-    print(f"bulk onboarding: {args.tenants} premium tenants at once, emulator --quotas cognito, latency {args.latency_ms:.0f} ms, {registry} registry")
+    print(f"bulk onboarding: {args.tenants} {args.tier} tenants at once, emulator --quotas cognito, latency {args.latency_ms:.0f} ms, {registry} registry")
     print(f"  submitted in {submitted:.1f} s; all settled after {wall:.1f} s (wall)")
     print(f"  the quotas' floor: {quota_floor:.1f} s ({busiest}); wall / floor: {wall / quota_floor:.2f}x" if quota_floor else "")
     print(f"  CreateUserPool: {admitted} admitted over {span:.1f} s")
@@ -156,6 +156,7 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tenants", type=int, default=300)
+    parser.add_argument("--tier", default="premium", help="the tier of every tenant (premium: the most calls per tenant)")
     parser.add_argument("--latency-ms", type=float, default=30.0)
     default_pg = "postgresql+asyncpg://{}@{}:{}/postgres".format(
         os.environ.get("BENCH_PG_USER", "postgres"),

@@ -187,8 +187,26 @@ def _tenant_table(tenant: dict[str, Any]) -> None:
     if error:
         table.add_row("last_error", f"{error.get('code')}: {error.get('message')}")
     for key, value in (tenant.get("resources") or {}).items():
-        table.add_row(key, "-" if value is None else str(value))
+        table.add_row(key, _cell(value))
+    settings = tenant.get("settings") or {}
+    for key, value in settings.items():
+        if key == "identity_providers":
+            value = sorted(value)  # names; their details are in --output json
+        table.add_row(key, _cell(value))
+    if tenant.get("settings_status"):
+        table.add_row("settings_status", str(tenant["settings_status"]))
     _console().print(table)
+
+
+def _cell(value: Any) -> str:
+    """One table cell: maps as `key=value` lines, lists one item per line, nothing as "-"."""
+    if value is None or value == {} or value == []:
+        return "-"
+    if isinstance(value, dict):
+        return "\n".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list):
+        return "\n".join(str(v) for v in value)
+    return str(value)
 
 
 def _show(tenant: dict[str, Any], output: str) -> None:
@@ -248,7 +266,7 @@ def _event_line(event: dict[str, Any]) -> str | None:
     if action.startswith("step."):
         duration = detail.get("duration_ms")
         took = f"{duration:>9.1f} ms" if isinstance(duration, int | float) else ""
-        return f"  done  {action.removeprefix('step.'):<28} {took}".rstrip()
+        return f"  done  {action.removeprefix('step.'):<34} {took}".rstrip()
     if action == "tenant.failed":
         return f"  FAIL  provisioning failed at step {detail.get('step')}: {detail.get('code')}"
     if action == "tenant.teardown_failed":

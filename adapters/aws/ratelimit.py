@@ -8,9 +8,11 @@ of its user pool where AWS has a per-pool rate. Each attempt does, botocore's ow
 included: the limiter hangs off the clients' ``before-sign`` event, so a call is signed only once
 it may go.
 
-- **Fair**: waiting callers queue on an ``asyncio.Lock``, which wakes them one at a time in
-  arrival order (FIFO): one tenant's burst of calls cannot overtake another's, and no herd of
-  waiters wakes to fight for one token.
+- **Fair**: waiting callers queue in arrival order (FIFO): one tenant's burst of calls cannot
+  overtake another's, and no herd of waiters wakes to fight for one token. One task hands the
+  tokens out, and every token that is there at once in one pass: a hand-over per event-loop turn
+  (as an ``asyncio.Lock`` passed from waiter to waiter does) capped the rate at one call per turn,
+  which under a bulk onboarding's CPU load was below Cognito's 15/s.
 - **Adaptive** (AIMD, like TCP): on a ``TooManyRequestsException`` the category's rate is halved
   (at most once per ``cooldown_s``, as one overload makes several calls bounce) and the bucket
   emptied; it then grows back by ``rate / recovery_s`` per second up to the quota. N replicas
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -128,7 +130,8 @@ class AdaptiveLimiter:
         self._tokens = self.burst
         self._at = now
         self._last_decrease = float("-inf")
-        self._lock = asyncio.Lock()
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._dispatcher: asyncio.Task[None] | None = None
         self.throttles = 0
         self.waited_s = 0.0
 
@@ -144,19 +147,43 @@ class AdaptiveLimiter:
         self._tokens = min(self.burst, self._tokens)
         self._at = now
 
+    def _take(self) -> bool:
+        if self._tokens >= 1.0 - 1e-9:  # float sums of elapsed * rate fall just short
+            self._tokens = max(0.0, self._tokens - 1.0)
+            return True
+        return False
+
     async def acquire(self) -> None:
         """Wait for a token; callers are served in the order they called."""
-        async with self._lock:
-            started = self._clock()
-            while True:
-                now = self._clock()
-                self._refill(now)
-                if self._tokens >= 1.0 - 1e-9:  # float sums of elapsed * rate fall just short
-                    self._tokens = max(0.0, self._tokens - 1.0)
-                    self.waited_s += now - started
-                    return
-                # Sleep until one token is there at the current rate, then look again: the
-                # rate may have been cut meanwhile.
+        started = self._clock()
+        self._refill(started)
+        if not self._waiters and self._take():
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.ensure_future(self._dispatch())
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._tokens = min(self.burst, self._tokens + 1.0)  # granted, then cancelled: give it back
+            raise
+        self.waited_s += self._clock() - started
+
+    async def _dispatch(self) -> None:
+        """Hand tokens to the waiters in order, all that are there in one pass; sleep until the
+        next one is due at the current rate (which a throttle may cut meanwhile)."""
+        while self._waiters:
+            self._refill(self._clock())
+            while self._waiters:
+                if self._waiters[0].done():  # cancelled while waiting
+                    self._waiters.popleft()
+                    continue
+                if not self._take():
+                    break
+                self._waiters.popleft().set_result(None)
+            if self._waiters:
                 await self._sleep((1.0 - self._tokens) / self.rate)
 
     def throttled(self) -> None:

@@ -95,7 +95,8 @@ async def test_a_cut_applies_to_callers_already_waiting(clock: SimClock) -> None
     limiter = AdaptiveLimiter(10.0, burst=1, clock=clock, sleep=clock.sleep, recovery_s=1e9)
     await limiter.acquire()  # the burst is spent
     waiting = asyncio.create_task(limiter.acquire())
-    await asyncio.sleep(0)  # it asked to sleep 0.1 s (the clock is already there)
+    while not clock.sleeps:  # until the limiter asked to sleep 0.1 s (the clock is already there)
+        await asyncio.sleep(0)
     limiter.throttled()  # meanwhile: rate 5/s and the bucket emptied
     await waiting
     assert clock.sleeps[0] == pytest.approx(0.1)
@@ -227,3 +228,36 @@ async def test_replicas_sharing_an_account_converge_on_its_quota() -> None:
     throttled_share = late.count(False) / len(late)
     assert admitted_rate >= 0.75 * 15.0  # together they keep the quota busy...
     assert throttled_share < 0.1  # ...with few bounces (4% here; without AIMD, half of all calls)
+
+
+async def test_every_token_there_is_handed_out_in_one_pass(clock: SimClock) -> None:
+    """Waiters get the tokens that accumulated while the event loop was busy all at once, in
+    order, rather than one per loop turn (which capped the rate under load)."""
+    limiter = AdaptiveLimiter(10.0, burst=5, clock=clock, sleep=clock.sleep)
+    for _ in range(5):
+        await limiter.acquire()  # the burst is spent
+    order: list[int] = []
+
+    async def call(i: int) -> None:
+        await limiter.acquire()
+        order.append(i)
+
+    tasks = [asyncio.create_task(call(i)) for i in range(4)]
+    await asyncio.sleep(0)
+    clock.now += 0.4  # the loop was busy for 0.4 s: 4 tokens accrued
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert order == [0, 1, 2, 3]
+    await asyncio.gather(*tasks)
+
+
+async def test_a_cancelled_waiter_neither_blocks_the_queue_nor_loses_a_token(clock: SimClock) -> None:
+    limiter = AdaptiveLimiter(10.0, burst=1, clock=clock, sleep=clock.sleep)
+    await limiter.acquire()
+    first = asyncio.create_task(limiter.acquire())
+    second = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    first.cancel()
+    await second
+    assert clock.now == pytest.approx(0.1)  # the token the cancelled caller would have had
