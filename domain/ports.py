@@ -86,6 +86,9 @@ class JobQueue(Protocol):
         """Lease the oldest runnable job: pending, or running with an expired lease, and never
         a second job of a tenant that already has one leased."""
 
+    async def claim_batch(self, worker_id: str, now: datetime, lease_seconds: float, limit: int) -> list[Job]:
+        """Up to ``limit`` jobs as ``claim`` would lease them one by one, in one transaction."""
+
     async def holds(self, job: Job) -> bool:
         """Fencing check inside a write transaction: is ``job`` still leased to its holder? The
         job stays locked until the transaction ends."""

@@ -22,6 +22,8 @@ from domain.tenant import JobKind
 
 log = structlog.get_logger("tenants.worker")
 MAX_ATTEMPTS = 5
+# Jobs leased per claim transaction, at most (and never more than free slots).
+CLAIM_BATCH = 32
 
 
 class Worker:
@@ -66,15 +68,20 @@ class Worker:
         log.info("worker_started", worker_id=self.worker_id, concurrency=self._concurrency)
         while not self._stopping.is_set():
             claimed = False
-            if len(self._running) < self._concurrency:
+            free = self._concurrency - len(self._running)
+            if free > 0:
                 try:
                     async with self._uow() as uow:
-                        job = await uow.jobs.claim(self.worker_id, self._clock.now(), self._lease)
+                        # Several at once: a burst of onboardings is taken on at the pace the
+                        # registry allows, not one job per claim transaction.
+                        jobs = await uow.jobs.claim_batch(
+                            self.worker_id, self._clock.now(), self._lease, min(free, CLAIM_BATCH)
+                        )
                         await uow.commit()
                 except Exception as exc:  # registry down: keep the loop alive, try again later
                     log.warning("claim_failed", error=type(exc).__name__)
-                    job = None
-                if job is not None:
+                    jobs = []
+                for job in jobs:
                     claimed = True
                     task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
                     self._running.add(task)

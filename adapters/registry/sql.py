@@ -261,12 +261,19 @@ class SqlJobQueue(JobQueue):
             raise TenantNotFound(f"tenant {tenant_id!r} not found") from e
 
     async def claim(self, worker_id: str, now: datetime, lease_seconds: float) -> Job | None:
+        claimed = await self.claim_batch(worker_id, now, lease_seconds, 1)
+        return claimed[0] if claimed else None
+
+    async def claim_batch(self, worker_id: str, now: datetime, lease_seconds: float, limit: int) -> list[Job]:
+        """Lease up to ``limit`` runnable jobs in one transaction, oldest first. One claim per
+        transaction capped how fast a busy worker took on a burst of onboardings (300 at once)."""
         j = jobs.alias("j")
         earlier = jobs.alias("earlier")
         leased = jobs.alias("leased")
         runnable = or_(j.c.state == _PENDING, and_(j.c.state == _RUNNING, j.c.lease_expires_at < now))
         # A tenant's jobs run one at a time, in order: a job waits for every older unfinished job
-        # of its tenant, and for any other job of its tenant whose lease is live.
+        # of its tenant, and for any other job of its tenant whose lease is live. So one batch
+        # never holds two jobs of one tenant.
         earlier_unfinished = exists().where(
             earlier.c.tenant_id == j.c.tenant_id, earlier.c.id < j.c.id, earlier.c.state != _DONE
         )
@@ -276,19 +283,24 @@ class SqlJobQueue(JobQueue):
             leased.c.state == _RUNNING,
             leased.c.lease_expires_at >= now,
         )
-        candidate = (
+        candidates = (
             select(j.c.id)
             .where(runnable, ~earlier_unfinished, ~other_leased)
             .order_by(j.c.id)
-            .limit(1)
-            # PostgreSQL: concurrent claimers skip each other's candidate instead of queueing
-            # on it. SQLite renders no FOR UPDATE: the claim runs under BEGIN IMMEDIATE.
+            .limit(max(1, limit))
+            # PostgreSQL: concurrent claimers skip each other's candidates instead of queueing on
+            # them, and the rows stay locked until this transaction ends. SQLite renders no FOR
+            # UPDATE: the claim runs under BEGIN IMMEDIATE. Selected first, then updated by id: an
+            # UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED) may lease more
+            # than n rows on PostgreSQL.
             .with_for_update(skip_locked=True)
-            .scalar_subquery()
         )
+        ids = list((await self._tx.execute(candidates, write=True)).scalars())
+        if not ids:
+            return []
         stmt = (
             update(jobs)
-            .where(jobs.c.id == candidate)
+            .where(jobs.c.id.in_(ids))
             .values(
                 state=_RUNNING,
                 lease_owner=worker_id,
@@ -298,18 +310,18 @@ class SqlJobQueue(JobQueue):
             )
             .returning(*jobs.c)
         )
-        result = await self._tx.execute(stmt, write=True)
-        row = result.first()
-        if row is None:
-            return None
-        job = row_to_job(row)
-        if job.attempts == 1:
+        claimed = sorted((row_to_job(row) for row in (await self._tx.execute(stmt, write=True)).all()), key=lambda x: x.id)
+        fresh = [job.tenant_id for job in claimed if job.attempts == 1]
+        if fresh:
             # Jobs are kept once done, so "no job of this tenant has a smaller id" means this is
             # the job OnboardTenant wrote with the tenant (ProvisionTenant's fast path).
-            earlier_job = select(jobs.c.id).where(jobs.c.tenant_id == job.tenant_id, jobs.c.id < job.id).limit(1)
-            earlier_row = (await self._tx.execute(earlier_job, write=False)).first()
-            job = replace(job, first_for_tenant=earlier_row is None)
-        return job
+            first_ids = select(jobs.c.tenant_id, func.min(jobs.c.id)).where(jobs.c.tenant_id.in_(fresh)).group_by(jobs.c.tenant_id)
+            first = {tenant: first_id for tenant, first_id in (await self._tx.execute(first_ids, write=False)).all()}
+            claimed = [
+                replace(job, first_for_tenant=first.get(job.tenant_id) == job.id) if job.attempts == 1 else job
+                for job in claimed
+            ]
+        return claimed
 
     def _owned(self, job: Job) -> Any:
         return and_(

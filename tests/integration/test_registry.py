@@ -295,6 +295,43 @@ async def test_concurrent_claims_never_share_a_job_nor_a_tenant(uow_factory: Sql
     assert second is not None and (second.tenant_id, second.kind) == (busy.tenant_id, JobKind.DEPROVISION)
 
 
+async def claim_batch(factory: SqlUnitOfWorkFactory, worker: str, limit: int, now: datetime = T0) -> list[Job]:
+    async with factory() as uow:
+        jobs = await uow.jobs.claim_batch(worker, now, 30, limit)
+        await uow.commit()
+    return jobs
+
+
+async def test_batch_claims_lease_up_to_the_limit_oldest_first_and_never_overlap(
+    uow_factory: SqlUnitOfWorkFactory,
+) -> None:
+    singles = [make_tenant() for _ in range(12)]
+    busy = make_tenant()
+    await add_tenants(uow_factory, *singles, busy)
+    for tenant in singles:
+        await enqueue(uow_factory, tenant.tenant_id, JobKind.PROVISION)
+    await enqueue(uow_factory, busy.tenant_id, JobKind.PROVISION)
+    await enqueue(uow_factory, busy.tenant_id, JobKind.DEPROVISION)
+
+    first = await claim_batch(uow_factory, "w1", 5)
+    assert len(first) == 5
+    assert [job.id for job in first] == sorted(job.id for job in first)
+    assert all(job.attempts == 1 and job.lease_owner == "w1" and job.first_for_tenant for job in first)
+
+    # Three claimers at once: what is left, each job once, and never a tenant's second job.
+    rest = await asyncio.gather(*(claim_batch(uow_factory, f"w{i}", 4) for i in range(2, 5)))
+    jobs = [*first, *(job for batch in rest for job in batch)]
+    assert len({job.id for job in jobs}) == len(jobs) == 13
+    assert sorted(job.tenant_id for job in jobs) == sorted(t.tenant_id for t in [*singles, busy])
+    assert next(job for job in jobs if job.tenant_id == busy.tenant_id).kind is JobKind.PROVISION
+    assert await claim_batch(uow_factory, "late", 10, T0 + timedelta(seconds=10)) == []
+
+    # Expired leases come back in a batch too, as attempt 2 and no longer a first run.
+    again = await claim_batch(uow_factory, "w9", 3, T0 + timedelta(seconds=31))
+    assert len(again) == 3
+    assert all(job.attempts == 2 and not job.first_for_tenant for job in again)
+
+
 async def test_expired_lease_is_reclaimed_and_the_old_owner_is_fenced(uow_factory: SqlUnitOfWorkFactory) -> None:
     tenant = make_tenant()
     await add_tenants(uow_factory, tenant)

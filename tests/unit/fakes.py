@@ -256,6 +256,15 @@ class InMemoryJobQueue:
             return replace(_job_of(row), first_for_tenant=first)
         return None
 
+    async def claim_batch(self, worker_id: str, now: datetime, lease_seconds: float, limit: int) -> list[Job]:
+        claimed: list[Job] = []
+        while len(claimed) < max(1, limit):
+            job = await self.claim(worker_id, now, lease_seconds)
+            if job is None:
+                break
+            claimed.append(job)
+        return claimed
+
     def _row(self, job: Job) -> JobRow | None:
         for row in self._rows():
             if row.id == job.id:
