@@ -55,9 +55,12 @@ async def registry_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
         yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('e2e') / 'registry.db'}"
 
 
-@pytest.fixture(scope="module")
-def service(registry_url: str, emulator_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("e2e-service")
+@contextlib.contextmanager
+def serving(
+    tmp: Path, registry_url: str, emulator_endpoint: str, prefix: str, **extra_env: str
+) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
+    """`tenantctl db upgrade`, then `tenantctl serve` until it is ready: (its URL, its log file,
+    the process). SIGTERM on the way out. ``extra_env``: more TENANTS_* settings."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTS_")}
     env.update(
@@ -66,9 +69,10 @@ def service(registry_url: str, emulator_endpoint: str, tmp_path_factory: pytest.
         TENANTS_AWS_ENDPOINT_URL=emulator_endpoint,
         TENANTS_AWS_STRICT_PARAMS="true",
         TENANTS_BOOTSTRAP_API_KEY=API_KEY,
-        TENANTS_RESOURCE_PREFIX=PREFIX,
+        TENANTS_RESOURCE_PREFIX=prefix,
         TENANTS_VAR_DIR=str(tmp / "var"),
         TENANTS_POLL_INTERVAL_S="0.1",
+        **extra_env,
     )
     subprocess.run([_tenantctl(), "db", "upgrade"], env=env, cwd=tmp, check=True, timeout=60, capture_output=True)
     log_path = tmp / "service.log"
@@ -84,7 +88,7 @@ def service(registry_url: str, emulator_endpoint: str, tmp_path_factory: pytest.
                         break
                 assert time.monotonic() < deadline, "service not ready in 30 s:\n" + log_path.read_text()
                 time.sleep(0.1)
-            yield {"url": url, "log": log_path, "process": process}
+            yield url, log_path, process
         finally:
             process.send_signal(signal.SIGTERM)
             try:
@@ -92,6 +96,12 @@ def service(registry_url: str, emulator_endpoint: str, tmp_path_factory: pytest.
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture(scope="module")
+def service(registry_url: str, emulator_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    with serving(tmp_path_factory.mktemp("e2e-service"), registry_url, emulator_endpoint, PREFIX) as (url, log_path, process):
+        yield {"url": url, "log": log_path, "process": process}
 
 
 def test_onboard_sign_in_exchange_credentials_and_tear_down(service: dict[str, Any], emulator_endpoint: str) -> None:

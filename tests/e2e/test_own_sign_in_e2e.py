@@ -5,18 +5,13 @@ clients in the emulator, changes the settings with PATCH, and tears the tenant d
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.test_onboarding_e2e import _free_port, _tenantctl, registry_url  # noqa: F401 (fixture)
+from tests.e2e.test_onboarding_e2e import registry_url, serving  # noqa: F401 (fixture)
 from tests.helpers import API_KEY, boto, pools_named, unique_id
 from tests.integration.test_tenant_settings_api import TIERS_TOML
 
@@ -31,41 +26,8 @@ def sso_service(
 ) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("e2e-sso")
     (tmp / "tiers.toml").write_text(TIERS_TOML)
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTS_")}
-    env.update(
-        TENANTS_PORT=str(port),
-        TENANTS_DATABASE_URL=registry_url,
-        TENANTS_AWS_ENDPOINT_URL=emulator_endpoint,
-        TENANTS_AWS_STRICT_PARAMS="true",
-        TENANTS_BOOTSTRAP_API_KEY=API_KEY,
-        TENANTS_RESOURCE_PREFIX=PREFIX,
-        TENANTS_TIERS_FILE=str(tmp / "tiers.toml"),
-        TENANTS_VAR_DIR=str(tmp / "var"),
-        TENANTS_POLL_INTERVAL_S="0.1",
-    )
-    subprocess.run([_tenantctl(), "db", "upgrade"], env=env, cwd=tmp, check=True, timeout=60, capture_output=True)
-    log_path = tmp / "service.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([_tenantctl(), "serve"], env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                assert process.poll() is None, log_path.read_text()
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                        break
-                assert time.monotonic() < deadline, "service not ready in 30 s:\n" + log_path.read_text()
-                time.sleep(0.1)
-            yield url
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with serving(tmp, registry_url, emulator_endpoint, PREFIX, TENANTS_TIERS_FILE=str(tmp / "tiers.toml")) as (url, log_path, _):
+        yield url
     assert SECRET not in log_path.read_text(), "a provider's client secret reached the service log"
 
 
