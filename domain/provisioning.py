@@ -341,8 +341,12 @@ class _TenantRun:
         return client_id
 
     def _client_ids(self) -> dict[str, str]:
-        """Every app client recorded so far, by template name, the primary first."""
-        ids = {self.outputs.get("primary_app_client") or self._tpl.primary_client: self.outputs["app_client_id"]}
+        """Every app client recorded so far, by template name, the primary first. A step reads
+        only the clients its dependencies made: the secrets of extra clients do not wait for a
+        public primary one, which may not be recorded yet."""
+        ids: dict[str, str] = {}
+        if self.outputs.get("app_client_id"):
+            ids[self.outputs.get("primary_app_client") or self._tpl.primary_client] = self.outputs["app_client_id"]
         ids.update(self.outputs.get("extra_app_client_ids") or {})
         return ids
 

@@ -170,3 +170,39 @@ async def test_an_adopted_pool_made_before_custom_tenant_id_still_gets_its_admin
     assert create_user.kwargs["attributes"] == {}
     tenant = w.registry.tenant("acme")
     assert tenant is not None and tenant.outputs["tenant_id_attribute"] is False
+
+
+async def test_client_secrets_do_not_wait_for_a_public_primary_client() -> None:
+    """The enterprise plan stores the secrets of the extra clients once `app_clients` is done,
+    with no edge to `app_client` (web, public). The primary's create finishing last must not
+    fail the secret step (it read the primary's id, not yet recorded: KeyError, seen in CI)."""
+    import asyncio
+    import contextlib
+
+    w = world()
+    primary_done = asyncio.Event()
+    extras_done = asyncio.Event()
+
+    async def slow_primary(**kwargs: object) -> None:
+        if kwargs.get("name") == NAMES.app_client:  # the primary (web) client
+            # Bounded, so that a plan that fails instead of storing the secrets ends the test.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(extras_done.wait(), 5)
+            primary_done.set()
+        else:
+            await asyncio.sleep(0)
+
+    for _ in range(3):  # one hook per create: web, machine, mobile, in whatever order they come
+        w.cloud.before("create_app_client", slow_primary)
+    original = w.cloud.put_client_secret
+
+    async def note_secret(*args: object, **kwargs: object) -> object:
+        extras_done.set()  # the secret step runs while the primary's create still waits
+        return await original(*args, **kwargs)
+
+    w.cloud.put_client_secret = note_secret  # type: ignore[method-assign]
+    await w.onboard_spec("acme", "enterprise", admin_email="boss@acme.test", display_name="Acme Corp")
+    assert await w.provision("acme") is S.ACTIVE
+    assert primary_done.is_set()
+    resources = w.registry.tenant("acme").public_resources()  # type: ignore[union-attr]
+    assert set(resources["app_client_secret_arns"]) == {"machine", "mobile"}
