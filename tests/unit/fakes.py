@@ -590,6 +590,20 @@ class FakeCloud:
     def is_empty(self) -> bool:
         return not (self.user_pools or self.identity_pools or self.roles or self.domains or self.secrets)
 
+    def tagged_resources(self) -> dict[str, dict[str, str]]:
+        """Every resource that carries tags, from every store of the fake (found by looking, so
+        a store added for a new kind of resource is included without listing it here), by
+        "<store> <name>", with its tags."""
+        found: dict[str, dict[str, str]] = {}
+        for store, resources in vars(self).items():
+            if not isinstance(resources, dict):
+                continue
+            for resource in resources.values():
+                tags = getattr(resource, "tags", None)
+                if isinstance(tags, dict):
+                    found[f"{store} {getattr(resource, 'name', '?')}"] = dict(tags)
+        return found
+
     def role(self, name: str, account_id: str = CELL.account_id) -> FakeRole | None:
         return self.roles.get((account_id, name.lower()))
 
