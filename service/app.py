@@ -503,6 +503,8 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
         checks["aws"] = "ok"
     except Exception as exc:
         checks["aws"] = f"unavailable ({type(exc).__name__})"
+    if container.emulator_mismatch is not None:
+        checks["emulator"] = container.emulator_mismatch
     if all(v == "ok" for v in checks.values()):
         return Response({"status": "ok", "checks": checks})
     detail = ", ".join(f"{k}: {v}" for k, v in checks.items())

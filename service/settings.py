@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from adapters.events.signing import parse_secrets
 from domain.naming import is_valid_iam_path, is_valid_iam_policy_arn, validate_resource_prefix
 
 DEFAULT_TIERS_FILE = Path(__file__).with_name("tiers.toml")
@@ -31,6 +32,9 @@ class Settings(BaseSettings):
     aws_mode: Literal["emulated", "aws"] = "emulated"
     aws_endpoint_url: str | None = None
     emulator_port: int = Field(0, ge=0, le=65535)
+    # The embedded emulator keeps its resources in <var_dir>/emulator-state.pickle, so a restart
+    # next to a registry that survived finds the tenants' resources again (README, Quick start).
+    emulator_persist: bool = True
     # The credentials sent to the emulator (aws_mode "emulated" only; real AWS always uses the
     # default credential chain). Other than the default only when the emulator enforces IAM
     # policies (tests/integration/test_least_privilege.py).
@@ -223,12 +227,12 @@ class Settings(BaseSettings):
     @field_validator("webhook_secret")
     @classmethod
     def _webhook_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
-        if value is not None and not value.get_secret_value():
+        if value is not None and not value.get_secret_value().strip():
             value = None
         if info.data.get("webhook_urls") and value is None:
             raise ValueError("required when TENANTS_WEBHOOK_URLS is set")
-        if value is not None and len(value.get_secret_value()) < 16:
-            raise ValueError("must be at least 16 characters")
+        if value is not None:
+            parse_secrets(value.get_secret_value())  # whsec_<base64>, several while rotating
         return value
 
     @property

@@ -71,6 +71,9 @@ class Container:
     # Wakes requests waiting (Prefer: wait) on a tenant when this process's worker ends a run.
     waiters: TenantWaiters = field(default_factory=TenantWaiters)
     emulator: Any = None
+    # Set at start-up when the embedded emulator lacks user pools the registry records
+    # (its state file was removed): /health/ready then says so instead of reporting ok.
+    emulator_mismatch: str | None = None
     cell: Cell | None = None
     worker: Worker | None = None
     onboard: OnboardTenant | None = None
@@ -115,7 +118,8 @@ class Container:
             if endpoint is None:
                 from adapters.aws.emulator.server import EmulatorServer
 
-                self.emulator = EmulatorServer(port=s.emulator_port)
+                state_file = s.var_dir / "emulator-state.pickle" if s.emulator_persist else None
+                self.emulator = EmulatorServer(port=s.emulator_port, state_file=state_file)
                 self.emulator.start()
                 endpoint = self.emulator.endpoint_url
                 log.info("emulator_started", endpoint=endpoint)
@@ -179,6 +183,37 @@ class Container:
             self.start_dispatcher()
         self.idempotency_purger = ExpiredKeyPurger(self.idempotency, self.clock)
         self.idempotency_purger.start()
+        if self.emulator is not None:
+            await self._check_emulator_state()
+
+    async def _check_emulator_state(self) -> None:
+        """The embedded emulator must never let the registry lie: tenants whose user pool it
+        does not hold (the state file was deleted, or persistence is off) are named in a log line
+        and in /health/ready, which then answers 503."""
+        assert self.aws is not None and self.list_tenants is not None
+        pools: set[str] = set()
+        paginator = self.aws.client("cognito-idp").get_paginator("list_user_pools")
+        async for page in paginator.paginate(MaxResults=60):
+            pools.update(p["Id"] for p in page.get("UserPools", []))
+        missing: list[str] = []
+        after: str | None = None
+        while True:
+            page = await self.list_tenants(status=None, tier=None, limit=200, after=after)
+            for tenant in page.items:
+                pool_id = tenant.outputs.get("user_pool_id")
+                if pool_id and tenant.status.value != "deleted" and pool_id not in pools:
+                    missing.append(tenant.spec.tenant_id)
+            if page.next_after is None:
+                break
+            after = page.next_after
+        if missing:
+            shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+            self.emulator_mismatch = (
+                f"the embedded emulator does not hold the user pools of {len(missing)} tenant(s) the registry "
+                f"records ({shown}); its state ({self.settings.var_dir / 'emulator-state.pickle'}) was lost: "
+                "remove the registry too (make clean, or delete var/) to start afresh"
+            )
+            log.error("emulator_state_mismatch", tenants=len(missing), examples=missing[:5])
 
     def _setup_events(self) -> None:
         """The outbox's destinations from the settings; every unit of work writes one row per
@@ -186,6 +221,7 @@ class Container:
         import httpx
 
         from adapters.events.eventbridge import EventBridgePublisher
+        from adapters.events.signing import parse_secrets
         from adapters.events.webhooks import WebhookPublisher
 
         s = self.settings
@@ -197,11 +233,16 @@ class Container:
             publishers[bus.destination] = bus
         if s.webhook_urls:
             assert s.webhook_secret is not None  # settings refuse URLs without a secret
+            keys = parse_secrets(s.webhook_secret.get_secret_value())
+            if any(key.plain for key in keys):
+                log.warning(
+                    "webhook_secret_not_whsec",
+                    secrets=sum(key.plain for key in keys),
+                    hint="deprecated: set TENANTS_WEBHOOK_SECRET to whsec_ + base64 of the secret's bytes (the same key)",
+                )
             self._webhook_client = httpx.AsyncClient()
             for url in s.webhook_urls:
-                hook = WebhookPublisher(
-                    url, s.webhook_secret.get_secret_value(), self._webhook_client, timeout_s=s.webhook_timeout_s
-                )
+                hook = WebhookPublisher(url, keys, self._webhook_client, timeout_s=s.webhook_timeout_s)
                 publishers[hook.destination] = hook
         self.event_publishers = publishers
         self.uow.outbox_destinations = tuple(publishers)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 from types import TracebackType
 
@@ -22,6 +23,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from . import authorization, cognito_identity, cognito_idp, speedups
 from .faults import FaultConfig, FaultInjector, FaultMiddleware
 from .middleware import ExtensionMiddleware
+from .persistence import StateFile
 from .protocol import Hook
 from .quotas import QuotaEnforcer, QuotaMiddleware
 
@@ -37,6 +39,7 @@ def build_app(
     fault_seed: int | None = None,
     faults: FaultInjector | None = None,
     quotas: str | QuotaEnforcer | None = None,
+    state: StateFile | None = None,
 ) -> FaultMiddleware:
     """moto's server app (as ThreadedMotoServer builds it) wrapped by the emulator's extensions;
     with ``latency_ms``, by a delay added to every call (AWS's own latency, for benchmarks); and,
@@ -46,10 +49,13 @@ def build_app(
     Its state is ``build_app(...).injector``, or ``faults`` if given. IAM policies are enforced
     only when moto's INITIAL_NO_AUTH_ACTION_COUNT is set (authorization.py). ``quotas``
     ("cognito", or an enforcer) throttles calls beyond Cognito's request rates (quotas.py), after
-    the latency, as AWS counts a call when it arrives."""
+    the latency, as AWS counts a call when it arrives. ``state`` keeps the resources in a file
+    across restarts (persistence.py)."""
     authorization.install()
     speedups.install()
     app: Any = ExtensionMiddleware(DomainDispatcherApplication(create_backend_app), HOOKS)
+    if state is not None:
+        app = state.wrap(app)
     app = QuotaMiddleware(app, QuotaEnforcer(quotas) if isinstance(quotas, str) else quotas)
     if latency_ms > 0:
         app = _Latency(app, latency_ms / 1000.0)
@@ -100,9 +106,10 @@ def _make_server(
     latency_ms: float = 0.0,
     faults: FaultInjector | None = None,
     quotas: QuotaEnforcer | None = None,
+    state: StateFile | None = None,
 ) -> BaseWSGIServer:
     handler = _KeepAliveRequestHandler if log_requests else _QuietRequestHandler
-    app = build_app(latency_ms, faults=faults, quotas=quotas)
+    app = build_app(latency_ms, faults=faults, quotas=quotas, state=state)
     return make_server(host, port, app, threaded=True, request_handler=handler)
 
 
@@ -113,7 +120,8 @@ class EmulatorServer:
     it returns. ``fault_rate``/``fault_seed`` configure the fault layer (faults.py); ``faults``
     is its state, to change in process (or over HTTP with faults.set_faults). ``quotas="cognito"``
     (or an enforcer, e.g. with a test clock) enforces Cognito's request rates; ``quotas`` is then
-    the enforcer (its counters), else None.
+    the enforcer (its counters), else None. ``state_file`` keeps the emulated resources in that
+    file: loaded by `start()`, saved after every call that changes them (persistence.py).
     """
 
     def __init__(
@@ -126,8 +134,10 @@ class EmulatorServer:
         fault_rate: float = 0.0,
         fault_seed: int | None = None,
         quotas: str | QuotaEnforcer | None = None,
+        state_file: Path | None = None,
     ) -> None:
         self._host = host
+        self.state = StateFile(state_file) if state_file is not None else None
         self._latency_ms = latency_ms
         self.faults = FaultInjector(FaultConfig(rate=fault_rate, seed=fault_seed))
         self.quotas = QuotaEnforcer(quotas) if isinstance(quotas, str) else quotas
@@ -149,8 +159,10 @@ class EmulatorServer:
     def start(self) -> EmulatorServer:
         if self._server is not None:
             raise RuntimeError("EmulatorServer is already running")
+        if self.state is not None:
+            self.state.load()
         self._server = _make_server(
-            self._host, self._requested_port, self._log_requests, self._latency_ms, self.faults, self.quotas
+            self._host, self._requested_port, self._log_requests, self._latency_ms, self.faults, self.quotas, self.state
         )
         # A short poll interval keeps stop() quick; serve_forever wakes this often when idle.
         self._thread = threading.Thread(
