@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit integration e2e openapi client clean bench
+.PHONY: run test lint unit openapi client clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -203,9 +203,6 @@ class FaultInjector:
                 self._rules.append(rule)
         return self.snapshot()
 
-    def set_rate(self, rate: float, seed: int | None = None) -> None:
-        self.configure({"rate": rate, "seed": seed})
-
     def add(self, **spec: Any) -> None:
         """One targeted fault, in process (same fields as the POST body)."""
         self.configure(spec)
