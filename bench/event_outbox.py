@@ -45,7 +45,7 @@ from service.events import EventDispatcher  # noqa: E402
 from service.logs import configure_logging  # noqa: E402
 from tests.webhook_receiver import WebhookReceiver  # noqa: E402
 
-SECRET = "whsec_bench_0123456789"
+SECRET = "whsec_YmVuY2gta2V5LTAxMjM0NTY3ODlhYmNk"  # whsec_ + base64(b"bench-key-0123456789abcd")
 
 
 class Clock:

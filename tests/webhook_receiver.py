@@ -1,5 +1,7 @@
 """A webhook receiver for the tests: a real HTTP server on 127.0.0.1 that checks every request's
-signature with the receiver-side helper (adapters/events/signing.py) and answers as scripted."""
+signature as any receiver would, with the Standard Webhooks library's own verifier
+(``standardwebhooks.Webhook(secret).verify``, not code of this service), and answers as scripted:
+401 to a request that does not verify."""
 
 from __future__ import annotations
 
@@ -10,14 +12,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from adapters.events.signing import EVENT_ID_HEADER, SignatureError, verify_signature
+from standardwebhooks import Webhook, WebhookVerificationError
 
 
 @dataclass
 class Received:
     path: str
     event: dict[str, Any]
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case
     attempt: int  # 1 for the first request of this event on this path
     status: int  # what the receiver answered
     verified: bool
@@ -25,7 +27,7 @@ class Received:
 
 @dataclass
 class WebhookReceiver:
-    secret: str
+    secret: str  # whsec_<base64>, as the receiver's operator configured it
     # path -> how many requests of each event it answers 500 before answering 200
     fail_first: dict[str, int] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
@@ -46,15 +48,15 @@ class WebhookReceiver:
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = dict(self.headers.items())
+                headers = {name.lower(): value for name, value in self.headers.items()}
                 try:
-                    verify_signature(receiver.secret, headers, body)
+                    Webhook(receiver.secret).verify(body, headers)
                     verified = True
-                except SignatureError:
+                except WebhookVerificationError:
                     verified = False
                 event = json.loads(body)
                 with receiver._lock:
-                    key = (self.path, headers.get(EVENT_ID_HEADER, ""))
+                    key = (self.path, headers.get("webhook-id", ""))
                     receiver._attempts[key] += 1
                     attempt = receiver._attempts[key]
                     if not verified:

@@ -1,4 +1,4 @@
-"""Signed webhooks over httpx: one POST per event, the body signed with HMAC-SHA256 (signing.py).
+"""Signed webhooks over httpx: one POST per event, signed as Standard Webhooks (signing.py).
 
 2xx: delivered. 408, 429 and 5xx, a timeout or a connection error: failed, tried again later.
 Any other status (4xx, or a 3xx: redirects are not followed): failed for good. Failure reasons
@@ -10,18 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
 
 from adapters.events.base import DeliveryFailed
-from adapters.events.signing import (
-    EVENT_ID_HEADER,
-    EVENT_TYPE_HEADER,
-    SIGNATURE_HEADER,
-    signature_header,
-)
+from adapters.events.signing import EVENT_TYPE_HEADER, SigningKey, WebhookSigner
 
 RETRYABLE_STATUSES = frozenset({408, 429})
 USER_AGENT = "tenant-identity-provisioner-webhooks/1"
@@ -42,14 +37,14 @@ class WebhookPublisher:
     def __init__(
         self,
         url: str,
-        secret: str,
+        secret: str | Sequence[SigningKey],
         client: httpx.AsyncClient,
         *,
         timeout_s: float = 10.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._url = url
-        self._secret = secret
+        self._signer = WebhookSigner(secret)
         self._client = client
         self._timeout = timeout_s
         self._clock = clock
@@ -63,8 +58,8 @@ class WebhookPublisher:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            SIGNATURE_HEADER: signature_header(self._secret, int(self._clock()), body),
-            EVENT_ID_HEADER: str(envelope["id"]),
+            # webhook-id is the event's id on every attempt; webhook-timestamp is this attempt's.
+            **self._signer.headers(str(envelope["id"]), int(self._clock()), body),
             EVENT_TYPE_HEADER: str(envelope["type"]),
         }
         try:

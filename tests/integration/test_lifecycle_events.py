@@ -14,7 +14,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
-from adapters.events.signing import EVENT_ID_HEADER, EVENT_TYPE_HEADER
+from adapters.events.signing import EVENT_TYPE_HEADER, WEBHOOK_ID_HEADER
 from adapters.registry.engine import make_engine
 from adapters.registry.tables import outbox
 from domain.lifecycle import (
@@ -28,7 +28,7 @@ from tests.integration.test_api import make_app
 from tests.webhook_receiver import WebhookReceiver
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
-SECRET = "whsec_integration_0123456789"
+SECRET = "whsec_aW50ZWdyYXRpb24ta2V5LTAxMjM0NTY3"  # whsec_ + base64(b"integration-key-01234567")
 LIFECYCLE = [PROVISIONING_STARTED, PROVISIONING_SUCCEEDED, DEPROVISIONING_STARTED, DEPROVISIONED]
 EXPECTED_METRICS = (
     'tenants_events_delivered_total{destination_kind="eventbridge"} 4.0',
@@ -126,12 +126,12 @@ async def test_one_onboarding_and_teardown_reach_eventbridge_and_signed_webhooks
     assert sqs_events[1]["detail"]["detail"]["status"] == "active"
     assert sqs_events[1]["detail"]["detail"]["resources"]["user_pool_id"].startswith("us-east-1_")
 
-    # Webhooks: each request signed (the receiver verified it), ids stable across retries.
+    # Webhooks: each request signed (the receiver verified it with standardwebhooks), ids stable across retries.
     assert all(r.verified for r in receiver.all())
     ok = receiver.delivered("/ok")
     assert [r.event["type"] for r in ok] == LIFECYCLE
-    assert [r.headers[EVENT_TYPE_HEADER] for r in ok] == LIFECYCLE
-    assert [r.headers[EVENT_ID_HEADER] for r in ok] == [e["detail"]["id"] for e in sqs_events]
+    assert [r.headers[EVENT_TYPE_HEADER.lower()] for r in ok] == LIFECYCLE
+    assert [r.headers[WEBHOOK_ID_HEADER] for r in ok] == [e["detail"]["id"] for e in sqs_events]
     assert all(r.attempt == 1 for r in ok)
     # The flaky receiver answered 500 twice per event and got each on the third attempt, in order.
     flaky = receiver.delivered("/flaky")

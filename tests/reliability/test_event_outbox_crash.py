@@ -18,7 +18,7 @@ from tests.reliability.harness import Emulator, Service, wait_until
 from tests.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.crash
-SECRET = "whsec_reliability_0123456789"
+SECRET = "whsec_cmVsaWFiaWxpdHkta2V5LTAxMjM0NTY3"  # whsec_ + base64(b"reliability-key-01234567")
 
 
 @pytest.fixture

@@ -1,26 +1,34 @@
 """Lifecycle events without I/O: the events the use cases write (in the transaction of the change),
-webhook signatures (sign, verify, tampering, replay window), the retry backoff, the webhook
+webhook signatures (the Standard Webhooks scheme, checked with the ``standardwebhooks`` library's
+own verifier: tampering, wrong secret, stale timestamp, rotation), the retry backoff, the webhook
 publisher's answer handling (over httpx's MockTransport) and the settings."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import random
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from adapters.events.base import DeliveryFailed
 from adapters.events.eventbridge import EventBridgePublisher
 from adapters.events.signing import (
-    EVENT_ID_HEADER,
-    SIGNATURE_HEADER,
-    SignatureError,
-    compute_signature,
-    signature_header,
-    verify_signature,
+    EVENT_TYPE_HEADER,
+    LEGACY_EVENT_ID_HEADER,
+    LEGACY_SIGNATURE_HEADER,
+    WEBHOOK_ID_HEADER,
+    WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER,
+    parse_secrets,
 )
 from adapters.events.webhooks import WebhookPublisher, webhook_destination
 from domain.errors import CloudError
@@ -38,73 +46,144 @@ from domain.tenant import LastError
 from service.settings import SettingsError, load_settings
 from tests.unit.fakes import World
 
-SECRET = "whsec_0123456789abcdef"
-NOW = 1_760_000_000
-BODY = b'{"id":"e1","type":"tenant.provisioning.started"}'
+KEY, NEW_KEY = b"unit-test-key-0123456789", b"unit-test-new-key-abcdef"
+SECRET = "whsec_dW5pdC10ZXN0LWtleS0wMTIzNDU2Nzg5"  # whsec_ + base64(KEY)
+NEW_SECRET = "whsec_dW5pdC10ZXN0LW5ldy1rZXktYWJjZGVm"  # whsec_ + base64(NEW_KEY)
 
 
-# -- signatures -------------------------------------------------------------------------------
+# -- the webhook publisher's signatures (Standard Webhooks) ------------------------------------
 
 
-def test_a_signed_body_verifies_and_returns_its_timestamp() -> None:
-    headers = {SIGNATURE_HEADER: signature_header(SECRET, NOW, BODY)}
-    assert verify_signature(SECRET, headers, BODY, now=NOW + 10) == NOW
+def envelope() -> dict[str, Any]:
+    return LifecycleEvent(PROVISIONING_STARTED, "acme", datetime.now(UTC), {"tier": "basic"}).envelope()
 
 
-def test_the_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
-    import hashlib
-    import hmac
+async def publish_against(
+    handler: Any,
+    secret: str = SECRET,
+    sent: dict[str, Any] | None = None,
+    clock: Callable[[], float] = time.time,
+    times: int = 1,
+) -> list[httpx.Request]:
+    seen: list[httpx.Request] = []
 
-    expected = hmac.new(SECRET.encode(), f"{NOW}.".encode() + BODY, hashlib.sha256).hexdigest()
-    assert compute_signature(SECRET, NOW, BODY) == expected
-    assert signature_header(SECRET, NOW, BODY) == f"t={NOW},v1={expected}"
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return handler(request)
 
-
-def test_header_names_are_matched_case_insensitively() -> None:
-    headers = {SIGNATURE_HEADER.lower(): signature_header(SECRET, NOW, BODY)}
-    assert verify_signature(SECRET, headers, BODY, now=NOW) == NOW
-
-
-@pytest.mark.parametrize(
-    "body, secret",
-    [
-        (BODY.replace(b"started", b"succeeded"), SECRET),  # a tampered body
-        (BODY + b" ", SECRET),  # re-serialised
-        (BODY, "another-secret-of-16+"),  # the wrong secret
-    ],
-)
-def test_a_tampered_body_or_a_wrong_secret_is_refused(body: bytes, secret: str) -> None:
-    headers = {SIGNATURE_HEADER: signature_header(SECRET, NOW, BODY)}
-    with pytest.raises(SignatureError, match="does not match"):
-        verify_signature(secret, headers, body, now=NOW)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as client:
+        publisher = WebhookPublisher("https://hooks.example/t?token=abc", secret, client, clock=clock)
+        event = sent or envelope()
+        for _ in range(times):
+            await publisher.publish(event)
+    return seen
 
 
-def test_a_changed_timestamp_breaks_the_signature() -> None:
-    signature = compute_signature(SECRET, NOW, BODY)
-    headers = {SIGNATURE_HEADER: f"t={NOW + 1},v1={signature}"}
-    with pytest.raises(SignatureError, match="does not match"):
-        verify_signature(SECRET, headers, BODY, now=NOW)
+def ok(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(204)
 
 
-@pytest.mark.parametrize("skew", [301, -301, 3600])
-def test_a_timestamp_outside_the_tolerance_is_refused_as_a_replay(skew: int) -> None:
-    headers = {SIGNATURE_HEADER: signature_header(SECRET, NOW, BODY)}
-    with pytest.raises(SignatureError, match="replay"):
-        verify_signature(SECRET, headers, BODY, now=NOW + skew)
-    assert verify_signature(SECRET, headers, BODY, tolerance_s=abs(skew), now=NOW + skew) == NOW
+async def test_a_delivered_request_verifies_with_the_standardwebhooks_library() -> None:
+    sent = envelope()
+    [request] = await publish_against(ok, sent=sent)
+    assert Webhook(SECRET).verify(request.content, dict(request.headers)) == sent
+    assert request.headers[WEBHOOK_ID_HEADER] == sent["id"]
+    assert request.headers[EVENT_TYPE_HEADER] == PROVISIONING_STARTED
+    assert request.headers["content-type"] == "application/json"
 
 
-@pytest.mark.parametrize("value", [None, "", "v1=abc", f"t={NOW}", f"t=soon,v1={'0' * 64}", "garbage"])
-def test_a_missing_or_malformed_header_is_refused(value: str | None) -> None:
-    headers = {} if value is None else {SIGNATURE_HEADER: value}
-    with pytest.raises(SignatureError):
-        verify_signature(SECRET, headers, BODY, now=NOW)
+async def test_the_signature_header_is_v1_comma_base64_hmac_over_id_dot_timestamp_dot_body() -> None:
+    sent = envelope()
+    [request] = await publish_against(ok, sent=sent, clock=lambda: 1_760_000_000.9)
+    assert request.headers[WEBHOOK_TIMESTAMP_HEADER] == "1760000000"  # the attempt's time, in whole seconds
+    signed = f"{sent['id']}.1760000000.".encode() + request.content
+    expected = base64.b64encode(hmac.new(KEY, signed, hashlib.sha256).digest()).decode()
+    assert request.headers[WEBHOOK_SIGNATURE_HEADER] == f"v1,{expected}"
 
 
-def test_one_matching_v1_among_several_is_enough() -> None:
-    good = compute_signature(SECRET, NOW, BODY)
-    headers = {SIGNATURE_HEADER: f"t={NOW},v1={'0' * 64},v1={good}"}
-    assert verify_signature(SECRET, headers, BODY, now=NOW) == NOW
+async def test_retries_of_one_delivery_keep_the_webhook_id_and_sign_a_new_timestamp() -> None:
+    ticks = iter([1_760_000_000.0, 1_760_000_042.0])
+    first, second = await publish_against(ok, clock=lambda: next(ticks), times=2)
+    assert first.headers[WEBHOOK_ID_HEADER] == second.headers[WEBHOOK_ID_HEADER]
+    assert (first.headers[WEBHOOK_TIMESTAMP_HEADER], second.headers[WEBHOOK_TIMESTAMP_HEADER]) == (
+        "1760000000",
+        "1760000042",
+    )
+    assert first.headers[WEBHOOK_SIGNATURE_HEADER] != second.headers[WEBHOOK_SIGNATURE_HEADER]
+
+
+def _tampered(request: httpx.Request) -> tuple[bytes, dict[str, str], str]:
+    return request.content.replace(b"acme", b"evil"), dict(request.headers), SECRET
+
+
+def _wrong_secret(request: httpx.Request) -> tuple[bytes, dict[str, str], str]:
+    return request.content, dict(request.headers), NEW_SECRET
+
+
+def _other_id(request: httpx.Request) -> tuple[bytes, dict[str, str], str]:
+    return request.content, {**request.headers, WEBHOOK_ID_HEADER: "another-event"}, SECRET
+
+
+def _unsigned(request: httpx.Request) -> tuple[bytes, dict[str, str], str]:
+    headers = {k: v for k, v in request.headers.items() if k != WEBHOOK_SIGNATURE_HEADER}
+    return request.content, headers, SECRET
+
+
+@pytest.mark.parametrize("change", [_tampered, _wrong_secret, _other_id, _unsigned])
+async def test_a_tampered_body_a_wrong_secret_or_a_changed_id_is_refused_by_the_library(
+    change: Callable[[httpx.Request], tuple[bytes, dict[str, str], str]],
+) -> None:
+    [request] = await publish_against(ok)
+    body, headers, secret = change(request)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(body, headers)
+
+
+@pytest.mark.parametrize("age_s, message", [(301, "too old"), (3600, "too old"), (-301, "too new")])
+async def test_a_stale_or_future_timestamp_is_refused_by_the_library(age_s: int, message: str) -> None:
+    [request] = await publish_against(ok, clock=lambda: time.time() - age_s)
+    with pytest.raises(WebhookVerificationError, match=message):
+        Webhook(SECRET).verify(request.content, dict(request.headers))
+
+
+@pytest.mark.parametrize("separator", [" ", ",", ", ", "\n"])
+async def test_during_a_rotation_receivers_on_the_old_or_the_new_secret_both_verify(separator: str) -> None:
+    sent = envelope()
+    [request] = await publish_against(ok, secret=f"{SECRET}{separator}{NEW_SECRET}", sent=sent)
+    signatures = request.headers[WEBHOOK_SIGNATURE_HEADER].split(" ")
+    assert len(signatures) == 2 and all(s.startswith("v1,") for s in signatures)
+    for receivers_secret in (SECRET, NEW_SECRET):
+        assert Webhook(receivers_secret).verify(request.content, dict(request.headers)) == sent
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + base64.b64encode(b"a receiver on neither key").decode()).verify(
+            request.content, dict(request.headers)
+        )
+
+
+async def test_a_plain_secret_signs_with_its_bytes_as_whsec_plus_base64_of_them_does() -> None:
+    plain = "an-old-plain-secret-0123"
+    [request] = await publish_against(ok, secret=plain)
+    converted = "whsec_" + base64.b64encode(plain.encode()).decode()
+    assert Webhook(converted).verify(request.content, dict(request.headers), json_parse=False) is None
+    assert parse_secrets(plain)[0].key == parse_secrets(converted)[0].key == plain.encode()
+    assert parse_secrets(plain)[0].plain and not parse_secrets(converted)[0].plain
+
+
+async def test_the_deprecated_tenants_signature_still_verifies_for_receivers_of_the_old_scheme() -> None:
+    sent = envelope()
+    [request] = await publish_against(ok, secret=f"{SECRET} {NEW_SECRET}", sent=sent, clock=lambda: 1_760_000_000)
+    assert request.headers[LEGACY_EVENT_ID_HEADER] == sent["id"]
+    # The old receiver-side check: HMAC-SHA256(key, "<t>.<raw body>"), hex, one v1= per key.
+    parts = [p.split("=", 1) for p in request.headers[LEGACY_SIGNATURE_HEADER].split(",")]
+    assert parts[0] == ["t", "1760000000"]
+    for key in (KEY, NEW_KEY):
+        expected = hmac.new(key, b"1760000000." + request.content, hashlib.sha256).hexdigest()
+        assert ["v1", expected] in parts[1:]
+
+
+def test_a_signing_key_never_shows_its_secret() -> None:
+    [key] = parse_secrets(SECRET)
+    assert SECRET[6:] not in repr(key) and "unit-test-key" not in repr(key)
 
 
 # -- backoff ----------------------------------------------------------------------------------
@@ -196,32 +275,7 @@ def test_an_event_summary_carries_no_secret_and_unknown_types_are_refused() -> N
         LifecycleEvent("tenant.exploded", "acme", datetime.now(UTC))
 
 
-# -- the webhook publisher ---------------------------------------------------------------------
-
-
-def envelope() -> dict[str, Any]:
-    return LifecycleEvent(PROVISIONING_STARTED, "acme", datetime.now(UTC), {"tier": "basic"}).envelope()
-
-
-async def publish_against(handler: Any) -> list[httpx.Request]:
-    seen: list[httpx.Request] = []
-
-    def record(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return handler(request)
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as client:
-        publisher = WebhookPublisher("https://hooks.example/t?token=abc", SECRET, client)
-        await publisher.publish(envelope())
-    return seen
-
-
-async def test_a_2xx_delivers_a_request_the_receiver_can_verify() -> None:
-    [request] = await publish_against(lambda r: httpx.Response(204))
-    body = request.content
-    assert verify_signature(SECRET, request.headers, body) > 0
-    assert request.headers[EVENT_ID_HEADER] == json.loads(body)["id"]
-    assert request.headers["content-type"] == "application/json"
+# -- the webhook publisher's answers --------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -271,6 +325,33 @@ def test_webhook_urls_need_a_secret_and_https_off_loopback() -> None:
     assert load_settings(event_bus_name="").event_bus_name is None
     with pytest.raises(SettingsError, match="TENANTS_EVENT_BUS_NAME"):
         load_settings(event_bus_name="no spaces")
+
+
+def test_the_webhook_secret_is_one_or_several_whsec_secrets_or_plain_text() -> None:
+    settings = load_settings(webhook_urls="https://a.example/h", webhook_secret=f" {SECRET}, {NEW_SECRET} {SECRET}")
+    assert settings.webhook_secret is not None
+    assert [k.key for k in parse_secrets(settings.webhook_secret.get_secret_value())] == [KEY, NEW_KEY]
+    padded = "whsec_" + base64.b64encode(b"x" * 16).decode()
+    assert padded.endswith("==")
+    assert [k.key for k in parse_secrets(padded)] == [k.key for k in parse_secrets(padded.rstrip("="))] == [b"x" * 16]
+
+
+@pytest.mark.parametrize(
+    "secret, says",
+    [
+        ("whsec_not*base64!0123456789abcdef", "base64"),
+        ("whsec_" + base64.urlsafe_b64encode(b"\xfb\xff" * 12).decode(), "base64"),  # URL-safe alphabet
+        ("whsec_" + base64.b64encode(b"x" * 15).decode(), "16 bytes"),
+        ("whsec_", "base64"),
+        ("short", "16"),
+        (f"{SECRET} short", "secret 2 of 2"),
+    ],
+)
+def test_a_bad_webhook_secret_is_refused_at_start_up_without_repeating_it(secret: str, says: str) -> None:
+    with pytest.raises(SettingsError, match=f"TENANTS_WEBHOOK_SECRET: .*{says}") as bad:
+        load_settings(webhook_urls="https://hooks.example/a", webhook_secret=secret)
+    for part in secret.split():
+        assert part.removeprefix("whsec_") not in str(bad.value) or len(part) < 7
 
 
 # -- the EventBridge publisher ------------------------------------------------------------------
