@@ -356,10 +356,12 @@ class IamGateway(Protocol):
 
 
 class SecretStore(Protocol):
-    """AWS Secrets Manager: where a confidential app client's secret is kept for the tenant.
+    """AWS Secrets Manager: where a confidential app client's secret is kept for the tenant, and
+    the client secrets of the tenant's own identity providers.
 
-    A secret value goes in and never comes back out: no method returns it, and a CloudResource
-    describes a secret by name, ARN and tags only.
+    Only ``read_secret`` returns a value, and only identity-provider secrets are read with it: an
+    app client's secret goes in and never comes back out. A CloudResource describes a secret by
+    name, ARN and tags only.
     """
 
     async def find_secret(self, cell: Cell, *, name: str) -> CloudResource | None:
@@ -383,7 +385,9 @@ class SecretStore(Protocol):
 
     async def read_secret(self, cell: Cell, *, arn_or_name: str) -> SecretText:
         """The current value (GetSecretValue) of a secret the service stored: an identity
-        provider's client secret, on its way to CreateIdentityProvider. Raises CloudNotFound."""
+        provider's client secret only (never an app client's), on its way to Create- or
+        UpdateIdentityProvider, or to compare with the one a repeated POST sends. Raises
+        CloudNotFound."""
 
     async def set_secret_tags(self, cell: Cell, *, arn_or_name: str, tags: dict[str, str]) -> None:
         """Make the secret's tags exactly ``tags``."""

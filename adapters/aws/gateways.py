@@ -622,12 +622,14 @@ class IamRoleGateway(_CellClients, IamGateway):
 
 
 class SecretsManagerGateway(_CellClients, SecretStore):
-    """AWS Secrets Manager: the app client secrets of tiers with confidential clients.
+    """AWS Secrets Manager: the app client secrets of tiers with confidential clients, and the
+    client secrets of tenants' own identity providers.
 
-    A secret value only passes through: CreateSecret or PutSecretValue sends it, nothing here
-    reads one back (the service needs no GetSecretValue permission), and a CloudResource names a
-    secret by ARN and tags only. The request checker (param_check) knows SecretString is
-    sensitive (botocore's model says so) and never prints it.
+    CreateSecret or PutSecretValue sends a value; ``read_secret`` (GetSecretValue) is the only
+    read, and the domain calls it for identity-provider secrets only (deploy/iam-policy.json
+    grants it on ``tenants/*/idp/*`` alone): an app client secret is never read back. A
+    CloudResource names a secret by ARN and tags only. The request checker (param_check) knows
+    SecretString is sensitive (botocore's model says so) and never prints it.
     """
 
     def _sm(self, cell: Cell) -> Any:

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -178,10 +179,20 @@ async def test_a_premium_tenant_onboards_and_tears_down_with_only_the_committed_
     tenant_id = unique_id("lp")
     names = ResourceNames("tenants", tenant_id)
     as_service = enforcing.keys["full"]
+    # With the tenant's own identity provider: its client secret is read back (GetSecretValue,
+    # granted on tenants/*/idp/* only) on its way to CreateIdentityProvider.
+    oidc = {"type": "OIDC", "issuer": "https://idp.lp.example", "client_id": "lp", "client_secret": "lp-s", "scopes": ["openid"]}
     async with service(tmp_path, enforcing, "full") as client:
-        tenant = await onboard(client, tenant_id)
+        tenant = await onboard(client, tenant_id, identity_providers={"lp-oidc": oidc})
         assert tenant["status"] == "active", tenant["last_error"]
         assert tenant["last_error"] is None
+        # The app client's secret, which the service copied from Cognito into Secrets Manager, is
+        # not readable with the service's own rights; the provider's secret is.
+        sm = as_service.client("secretsmanager", enforcing.endpoint)
+        with pytest.raises(ClientError) as denied:
+            sm.get_secret_value(SecretId=tenant["resources"]["app_client_secret_arn"])
+        assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert sm.get_secret_value(SecretId=names.identity_provider_secret("lp-oidc"))["SecretString"] == "lp-s"
         # The roles sit inside the permissions boundary (read with the service's own rights).
         iam = as_service.client("iam", enforcing.endpoint)
         for kind in ("auth", "unauth"):
@@ -249,6 +260,17 @@ class Recorder:
         self.calls.add(f"{model.service_model.signing_name}:{model.name}")
 
 
+class SecretReads:
+    """A botocore ``before-parameter-build`` hook: the SecretId of every GetSecretValue sent."""
+
+    def __init__(self) -> None:
+        self.secret_ids: list[str] = []
+
+    def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        if model.service_model.signing_name == "secretsmanager" and model.name in ("GetSecretValue", "BatchGetSecretValue"):
+            self.secret_ids.append(str(params.get("SecretId") or params.get("SecretIdList") or params.get("Filters")))
+
+
 # Actions AWS checks along with an operation the adapters call; the adapters never name them.
 IMPLIED = {
     "iam:TagRole": "iam:CreateRole",  # CreateRole with Tags
@@ -296,7 +318,8 @@ async def test_the_policy_grants_exactly_the_operations_the_adapters_send(
     with contextlib.suppress(ClientError):  # made by an earlier run against the same emulator
         boto("events", emulator_endpoint).create_event_bus(Name=EVENT_BUS)
     container = Container.from_settings(settings)
-    container.aws_event_hooks = [("before-call", recorder)]
+    reads = SecretReads()
+    container.aws_event_hooks = [("before-call", recorder), ("before-parameter-build", reads)]
     # A role and a secret left by an earlier attempt, ours by their tags: onboarding adopts them,
     # re-binds the role to the boundary (PutRolePermissionsBoundary) and re-stores the secret
     # (PutSecretValue), the calls only adoption makes.
@@ -356,3 +379,10 @@ async def test_the_policy_grants_exactly_the_operations_the_adapters_send(
     assert not needless, f"deploy/iam-policy.json grants {sorted(needless)}, which no adapter sent"
     for implied, by in IMPLIED.items():
         assert implied in policy and by in sent, (implied, by)
+    # Secrets read back: only the tenant identity providers' client secrets (what the policy's
+    # GetSecretValue on tenants/*/idp/* allows). App client secrets are read once, from Cognito
+    # (DescribeUserPoolClient), to be copied into Secrets Manager, and never read back from it.
+    assert reads.secret_ids, "no provider secret was read back: the test lost its coverage"
+    not_idp = [s for s in reads.secret_ids if not re.search(r"(^|:secret:)lpr/[a-z0-9-]+/idp/[A-Za-z0-9._-]+/secret", s)]
+    assert not not_idp, f"GetSecretValue of secrets other than identity-provider secrets: {not_idp}"
+    assert "cognito-idp:DescribeUserPoolClient" in sent

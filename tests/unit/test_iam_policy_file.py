@@ -70,8 +70,10 @@ def test_role_actions_are_confined_to_the_service_role_path() -> None:
             assert statement["Resource"] == "arn:aws:iam::ACCOUNT_ID:role/tenants/*"
 
 
-# The one secret read the service makes: a tenant identity provider's client secret, on its way to
-# CreateIdentityProvider. App client secrets (tenants/<id>/app-client/...) are still never read.
+# The one kind of secret the service reads back: a tenant identity provider's client secret, on its
+# way to Create/UpdateIdentityProvider or compared with a repeated POST's. App client secrets
+# (tenants/<id>/app-client/...) are read from Cognito to be copied, never back from Secrets Manager
+# (tests/integration/test_least_privilege.py checks the SecretId of every GetSecretValue sent).
 IDP_SECRETS = "arn:aws:secretsmanager:*:ACCOUNT_ID:secret:tenants/*/idp/*"
 
 
