@@ -62,10 +62,15 @@ class CloudError(DomainError):
 
     code = "AwsError"
 
-    def __init__(self, code: str, message: str, *, retryable: bool = False, operation: str = "") -> None:
+    def __init__(
+        self, code: str, message: str, *, retryable: bool = False, operation: str = "", attempts: int = 1
+    ) -> None:
         super().__init__(message, code=code)
         self.retryable = retryable
         self.operation = operation
+        # How many times the call was sent, the SDK's own retries included. A retryable error of
+        # a call sent more than once has had its retry budget: no caller retries it again.
+        self.attempts = attempts
 
 
 class CloudNotFound(CloudError):
@@ -82,6 +87,16 @@ class CloudAlreadyExists(CloudError):
         super().__init__(code, message, retryable=False, operation=operation)
 
 
+class QuotaExceeded(CloudError):
+    """An AWS quota is used up (Cognito LimitExceededException, IAM LimitExceeded,
+    ServiceQuotaExceededException): permanent until someone frees or raises it, so never retried.
+    ``code`` is ``quota_exceeded``; ``aws_code`` keeps AWS's own."""
+
+    def __init__(self, aws_code: str, message: str, *, operation: str = "") -> None:
+        super().__init__("quota_exceeded", message, retryable=False, operation=operation)
+        self.aws_code = aws_code
+
+
 class ResourceNotOwned(CloudError):
     """A resource with the tenant's deterministic name exists but is not ours to adopt."""
 
@@ -93,7 +108,19 @@ class RegistryUnavailable(DomainError):
     code = "registry_unavailable"
 
 
-_QUOTA_CODES = frozenset({"LimitExceededException", "LimitExceeded", "ServiceQuotaExceededException"})
+QUOTA_CODES = frozenset({"LimitExceededException", "LimitExceeded", "ServiceQuotaExceededException"})
+# The quota an operation's quota error is about (AWS-FACTS.md, "Quotas"), for the message.
+_QUOTA_OF = {
+    "CreateUserPool": "user pools per account and Region (1,000 by default, raisable to 10,000)",
+    "CreateIdentityPool": "identity pools per account and Region (1,000, not adjustable)",
+    "CreateRole": "IAM roles per account (1,000 by default, 5,000 at most; global, all Regions)",
+    "CreateUserPoolClient": "app clients per user pool (1,000)",
+    "CreateGroup": "groups per user pool (10,000)",
+    "CreateIdentityProvider": "identity providers per user pool (300)",
+    "CreateUserPoolDomain": "user pool domains (custom domains: 4 per account and Region, not adjustable)",
+    "PutRolePolicy": "the size of a role's inline policies (10,240 characters per role)",
+    "CreateSecret": "secrets per account and Region (500,000)",
+}
 _INVALID_CODES = frozenset(
     {"InvalidParameterException", "InvalidParameterValue", "ValidationException", "InvalidInput", "MalformedPolicyDocument"}
 )
@@ -103,11 +130,13 @@ _DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "Unauthorize
 def explain(error: CloudError) -> str:
     """A sentence a person can act on, with AWS's own words kept at the end."""
     said = f"AWS said: {error.message}"
-    if error.code in _QUOTA_CODES:
+    if isinstance(error, QuotaExceeded) or error.code in QUOTA_CODES:
+        aws_code = error.aws_code if isinstance(error, QuotaExceeded) else error.code
+        quota = _QUOTA_OF.get(error.operation, "an AWS quota")
+        call = f" on {error.operation}" if error.operation else ""
         return (
-            f"An AWS quota is reached ({error.code}). Identity pools are capped at 1,000 per account and "
-            "Region (not adjustable) and IAM roles at 1,000 per account by default: delete unused tenants, "
-            f"raise the quota where AWS allows it, or use another account, then retry. {said}"
+            f"An AWS quota is reached: {quota} ({aws_code}{call}). Delete unused tenants, raise the quota "
+            f"where AWS allows it, or use another account, then retry. {said}"
         )
     if error.code in _INVALID_CODES:
         return (

@@ -93,8 +93,10 @@ class ProvisioningSettings:
     partition: str = "aws"
     # IAM policy ARN set as every tenant role's permissions boundary (None: no boundary).
     permissions_boundary: str | None = None
-    # A step failing with a retryable AWS error (throttling, 5xx, a lost response) is run again,
-    # adopt-first, up to step_attempts times with capped exponential backoff and full jitter.
+    # A step failing with a retryable AWS error (throttling, 5xx, a lost response) of a call that
+    # was sent once (a create AWS cannot deduplicate) is run again, adopt-first, up to
+    # step_attempts times with capped exponential backoff and full jitter. A call the SDK retried
+    # already (CloudError.attempts > 1) had its budget there: one layer retries, never both.
     step_attempts: int = 8
     step_backoff_s: float = 0.2
     step_backoff_max_s: float = 5.0
@@ -990,7 +992,7 @@ class _PlanRunner:
             try:
                 return await handler()
             except CloudError as exc:
-                if not exc.retryable or attempt == s.step_attempts:
+                if not exc.retryable or exc.attempts > 1 or attempt == s.step_attempts:
                     raise
                 await asyncio.sleep(random.uniform(0, min(s.step_backoff_max_s, s.step_backoff_s * 2**attempt)))
         raise AssertionError("unreachable")  # pragma: no cover

@@ -77,9 +77,10 @@ TENANT_FAILED: dict[str, Any] = {
     "status": "failed",
     "updated_at": "2026-11-26T09:00:02+00:00",
     "last_error": {
-        "code": "LimitExceeded",
-        "message": "IAM refused to create the role: the account's role quota is used up. Raise the quota "
-        "or move tenants to another cell, then retry.",
+        "code": "quota_exceeded",
+        "message": "An AWS quota is reached: IAM roles per account (1,000 by default, 5,000 at most; global, "
+        "all Regions) (LimitExceeded on CreateRole). Delete unused tenants, raise the quota where AWS allows "
+        "it, or use another account, then retry. AWS said: Cannot exceed quota for RolesPerAccount: 1000",
         "step": "auth_role",
     },
     "resources": {**RESOURCES_ACTIVE, "authenticated_role_arn": None},

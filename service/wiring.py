@@ -158,6 +158,8 @@ class Container:
             role_path=s.role_path,
             permissions_boundary=s.role_permissions_boundary,
             plan_concurrency=s.plan_concurrency,
+            # One budget per AWS call: botocore's attempts, or a step's tries for a create sent once.
+            step_attempts=s.aws_max_attempts,
         )
         observer = crash.CrashingObserver(MetricsStepObserver(LogStepObserver(), self.metrics), s.test_crash_at)
         self.onboard = OnboardTenant(

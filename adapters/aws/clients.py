@@ -14,6 +14,7 @@ from typing import Any, Literal
 import aioboto3
 from botocore.config import Config
 
+from adapters.aws import retries
 from adapters.aws.errors import aws_call
 
 # "events": EventBridge PutEvents, for lifecycle events (adapters/events/eventbridge.py).
@@ -27,7 +28,8 @@ class AwsClients:
 
     ``endpoint_url`` is None for real AWS and the emulator's URL locally; static credentials are
     for the emulator only (real AWS uses the default credential chain). ``max_attempts`` counts
-    every attempt, the first included (botocore's ``total_max_attempts``): 1 means no retries.
+    every attempt, the first included: 1 means no retries (adapters/aws/retries.py: botocore's
+    standard retries, which never retry a quota error).
     ``event_hooks`` are ``(event_name, handler)`` pairs registered on every client, e.g.
     ``adapters.aws.param_check.HOOK``.
     """
@@ -60,17 +62,17 @@ class AwsClients:
             "aws_secret_access_key": secret_access_key,
             "aws_session_token": session_token,
         }
+        # botocore's own retry handler is made inert (one attempt): adapters/aws/retries.py puts
+        # botocore's standard retries back, minus quota errors, with max_attempts attempts.
         self._config = Config(
             region_name=region,
-            retries={"total_max_attempts": max_attempts, "mode": retry_mode},
+            retries={"total_max_attempts": 1, "mode": "standard"},
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             max_pool_connections=max_pool_connections,
         )
-        # For calls AWS cannot deduplicate (CreateUserPool, CreateIdentityPool, ...): a retry after a
-        # lost response would create a second resource. Those go out once; the provisioning step
-        # retries instead, and adopts what the lost call created before creating again.
-        self._single_shot_config = self._config.merge(Config(retries={"total_max_attempts": 1, "mode": retry_mode}))
+        self.max_attempts = max_attempts
+        self.retry_mode = retry_mode
         self._event_hooks = list(event_hooks)
         self._stack: AsyncExitStack | None = None
         self._clients: dict[str, Any] = {}
@@ -90,10 +92,15 @@ class AwsClients:
         stack = AsyncExitStack()
         try:
             for service in SERVICES:
-                for registry, config in ((self._clients, self._config), (self._single_shot, self._single_shot_config)):
+                # The single-shot clients are for calls AWS cannot deduplicate (CreateUserPool,
+                # CreateIdentityPool, ...): a retry after a lost response would create a second
+                # resource. Those go out once; the provisioning step retries instead (up to its own
+                # max_attempts tries), and adopts what a lost call created before creating again.
+                for registry, attempts in ((self._clients, self.max_attempts), (self._single_shot, 1)):
                     client = await stack.enter_async_context(
-                        session.client(service, endpoint_url=self.endpoint_url, config=config)
+                        session.client(service, endpoint_url=self.endpoint_url, config=self._config)
                     )
+                    retries.register(client, max_attempts=attempts, mode=self.retry_mode)
                     for event_name, handler in self._event_hooks:
                         client.meta.events.register(event_name, handler)
                     registry[service] = client

@@ -1,9 +1,11 @@
 """Translate botocore failures into domain errors (AWS-FACTS.md, "Errors and what they mean").
 
 Every gateway call goes through :func:`aws_call` (or the :func:`translated` context manager), so
-the domain only ever sees CloudError, CloudNotFound or CloudAlreadyExists, each carrying the AWS
-error code, the AWS message and the operation name. Our own request checks (AwsParamViolation)
-and botocore's ParamValidationError are programming errors and pass through untouched.
+the domain only ever sees CloudError, CloudNotFound, CloudAlreadyExists or QuotaExceeded, each
+carrying the AWS error code, the AWS message, the operation name and how many times the call was
+sent (``attempts``: more than one means botocore already retried it with the whole budget). Our
+own request checks (AwsParamViolation) and botocore's ParamValidationError are programming errors
+and pass through untouched.
 """
 
 from __future__ import annotations
@@ -16,14 +18,23 @@ from typing import Any
 from botocore import xform_name
 from botocore.exceptions import (
     ClientError,
-    ConnectionError as BotoConnectionError,
     CredentialRetrievalError,
     HTTPClientError,
     NoCredentialsError,
     PartialCredentialsError,
 )
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
 
-from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound
+from adapters.aws.retries import attempts_of
+from domain.errors import (
+    QUOTA_CODES,
+    CloudAlreadyExists,
+    CloudError,
+    CloudNotFound,
+    QuotaExceeded,
+)
 
 NOT_FOUND_CODES = frozenset({"ResourceNotFoundException", "NoSuchEntity", "UserNotFoundException"})
 ALREADY_EXISTS_CODES = frozenset(
@@ -65,9 +76,11 @@ def from_client_error(exc: ClientError, operation: str = "") -> CloudError:
         return CloudNotFound(code, message, operation=operation)
     if code in ALREADY_EXISTS_CODES:
         return CloudAlreadyExists(code, message, operation=operation)
+    if code in QUOTA_CODES:  # never retried, by any layer (adapters/aws/retries.py)
+        return QuotaExceeded(code, message, operation=operation)
     # botocore reports a bodiless 5xx with the status as its code ("500", "503").
     retryable = code in RETRYABLE_CODES or status >= 500 or code.isdigit() and int(code) >= 500
-    return CloudError(code, message, retryable=retryable, operation=operation)
+    return CloudError(code, message, retryable=retryable, operation=operation, attempts=attempts_of(exc))
 
 
 def translate(exc: BaseException, operation: str = "") -> CloudError | None:
@@ -77,7 +90,9 @@ def translate(exc: BaseException, operation: str = "") -> CloudError | None:
     if isinstance(exc, (BotoConnectionError, HTTPClientError)):
         # Includes connect and read time-outs: the call may have reached AWS, so callers must
         # adopt on retry rather than create blindly. str() names the endpoint, never credentials.
-        return CloudError(type(exc).__name__, _clean(str(exc)), retryable=True, operation=operation)
+        return CloudError(
+            type(exc).__name__, _clean(str(exc)), retryable=True, operation=operation, attempts=attempts_of(exc)
+        )
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError)):
         return CloudError("NoCredentials", "no usable AWS credentials were found", retryable=False, operation=operation)
     return None

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ParamValid
 from adapters.aws.errors import translate, translated
 from adapters.aws.gateways import CognitoIdentityPoolGateway, CognitoUserPoolGateway, IamRoleGateway, SecretsManagerGateway
 from adapters.aws.param_check import AwsParamViolation
-from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound
+from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound, QuotaExceeded
 from domain.ports import IamGateway, IdentityPoolGateway, SecretStore, UserPoolGateway
 
 
@@ -52,7 +52,21 @@ def test_retryable_errors(code: str, status: int) -> None:
     assert type(error) is CloudError and error.retryable and error.code == code
 
 
-@pytest.mark.parametrize("code", ["LimitExceededException", "LimitExceeded", "AccessDeniedException", "InvalidParameterException"])
+@pytest.mark.parametrize("code", ["LimitExceededException", "LimitExceeded", "ServiceQuotaExceededException"])
+def test_quota_errors_are_quota_exceeded(code: str) -> None:
+    error = translate(client_error(code, message="quota reached"))
+    assert isinstance(error, QuotaExceeded) and not error.retryable
+    assert (error.code, error.aws_code, error.message, error.operation) == ("quota_exceeded", code, "quota reached", "CreateRole")
+
+
+def test_a_retried_call_says_how_many_times_it_was_sent() -> None:
+    response: Any = {"Error": {"Code": "Throttling"}, "ResponseMetadata": {"HTTPStatusCode": 400, "RetryAttempts": 4}}
+    error = translate(ClientError(response, "ListRoles"))
+    assert error is not None and error.retryable and error.attempts == 5
+    assert translate(client_error("Throttling")).attempts == 1  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("code", ["AccessDeniedException", "InvalidParameterException"])
 def test_permanent_errors(code: str) -> None:
     error = translate(client_error(code, message="quota reached"))
     assert type(error) is CloudError and not error.retryable

@@ -897,6 +897,15 @@ async def test_retryable_errors_give_up_after_the_configured_attempts() -> None:
     assert world.cloud.count("set_roles") == 4
 
 
+async def test_a_throttle_the_sdk_retried_already_is_not_retried_by_the_step() -> None:
+    world = World(settings=RETRYING)
+    world.cloud.fail("set_roles", CloudError("TooManyRequestsException", "Rate exceeded", retryable=True, attempts=8))
+    await world.onboard_spec("acme", "basic")
+    tenant = await provision_fails(world)
+    assert tenant.last_error.code == "TooManyRequestsException"  # type: ignore[union-attr]
+    assert world.cloud.count("set_roles") == 1
+
+
 async def test_permanent_errors_are_not_retried() -> None:
     world = World(settings=RETRYING)
     world.cloud.fail("create_identity_pool", CloudError("LimitExceededException", "quota", retryable=False))
