@@ -15,12 +15,16 @@ the rules below are the ones the models do *not* encode, from the Cognito and IA
 * Secrets Manager secret names: ASCII letters, digits and ``/_+=.@-``, 1-512 characters, and not
   ending with a hyphen and six characters (AWS appends ``-`` and six random characters to the ARN,
   so such a name is mistaken for a partial ARN).
+
+A tenant's display name is the one name a person chooses: its rule (:func:`normalize_display_name`)
+is here too, and every path that sets one (POST, PATCH, the CLI through them) goes through it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 
 from domain.errors import InvalidInput
 
@@ -57,6 +61,46 @@ def validate_tenant_id(tenant_id: str) -> str:
         # Keeps names unambiguous: "a--b" would read like a separator inside derived names.
         raise InvalidInput("tenant_id", "must not contain two hyphens in a row")
     return tenant_id
+
+
+# Longest display name (after trimming). Message templates are checked against Cognito's length
+# limits with one this long filled in (domain/tiers.py).
+DISPLAY_NAME_MAX_LENGTH = 128
+DISPLAY_NAME_RULE = (
+    f"1-{DISPLAY_NAME_MAX_LENGTH} characters; surrounding whitespace is trimmed and a name of whitespace "
+    "only is refused, as is one holding a control or format character (bidi overrides, zero-width "
+    "characters), a line or paragraph separator, or a private-use or unassigned character. Filled "
+    "into the tier's Cognito messages, HTML-escaped in email bodies."
+)
+
+
+def normalize_display_name(value: object) -> str:
+    """The display name as stored: surrounding whitespace trimmed, or InvalidInput naming
+    ``display_name``.
+
+    Refused anywhere in the name, leading and trailing places included: Unicode category C
+    (controls such as NUL and tab, format characters such as U+202E RIGHT-TO-LEFT OVERRIDE and
+    U+200B ZERO WIDTH SPACE, private use, unassigned, surrogates) and the separators U+2028 and
+    U+2029. Cognito's message patterns refuse them, and in a name shown to people they only hide
+    or reorder what is written. Spaces (category Zs) are kept inside the name and trimmed around
+    it; a name that is only whitespace is refused.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput("display_name", "must be a string")
+    for position, char in enumerate(value):
+        category = unicodedata.category(char)
+        if category[0] == "C" or category in ("Zl", "Zp"):
+            raise InvalidInput(
+                "display_name",
+                f"must not contain control or format characters (U+{ord(char):04X} "
+                f"{unicodedata.name(char, category)} at position {position})",
+            )
+    name = value.strip()
+    if not name:
+        raise InvalidInput("display_name", "must not be empty or only whitespace")
+    if len(name) > DISPLAY_NAME_MAX_LENGTH:
+        raise InvalidInput("display_name", f"must be at most {DISPLAY_NAME_MAX_LENGTH} characters")
+    return name
 
 
 def validate_resource_prefix(prefix: str) -> str:

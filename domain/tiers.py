@@ -8,12 +8,15 @@ policy variables (``${cognito-identity.amazonaws.com:sub}``) pass through untouc
 
 from __future__ import annotations
 
+import html
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from domain.errors import TemplateError
+from domain.naming import DISPLAY_NAME_MAX_LENGTH
 
 REQUIRED_AUTH_FLOWS = ("ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH")
 AuthFlow = Literal[
@@ -233,9 +236,6 @@ StandardAttribute = Literal[
 ]
 # Every pool gets this custom attribute (custom:tenant_id): the tenant's id, set by AdminCreateUser.
 TENANT_ID_ATTRIBUTE = "tenant_id"
-# Longest display name a tenant can have (service/schemas.py TenantIn.display_name): message
-# templates are checked against Cognito's length limits with a display name this long filled in.
-DISPLAY_NAME_MAX_LENGTH = 128
 MESSAGE_PLACEHOLDERS = frozenset({"display_name", "tenant_id"})
 # A message must fit Cognito's limit with a display name this long; a longer one is shortened.
 SHORT_DISPLAY_NAME = 20
@@ -267,17 +267,46 @@ def message_placeholders(text: str) -> set[str]:
     return set(_PLACEHOLDER_RE.findall(text))
 
 
-def render_message(text: str, values: dict[str, str], max_length: int | None = None) -> str:
-    """Fill ``{{display_name}}`` and ``{{tenant_id}}`` in; Cognito's own ``{####}``,
-    ``{##...##}`` and ``{username}`` stay for Cognito to fill. With ``max_length`` (Cognito's
-    limit for that message) a display name too long to fit is shortened, ending in "..."."""
-    rendered = _PLACEHOLDER_RE.sub(lambda m: values[m.group(1)], text)
-    uses = len(re.findall(r"\{\{\s*display_name\s*\}\}", text))
-    if max_length is None or len(rendered) <= max_length or not uses:
+# Where a message goes decides how a value is written into it (Cognito's API model):
+# - "text" (SMS): as it is; the SMS patterns take any character but line terminators.
+# - "email" (subjects): plain text, but the email patterns allow only ASCII whitespace, so other
+#   spaces (U+00A0, U+3000 ...) become U+0020.
+# - "html" (email bodies, which Cognito sends as HTML): as "email", then HTML-escaped, so that
+#   a name with < & " reads as written and cannot add markup.
+MessageMedium = Literal["text", "email", "html"]
+
+
+def _ascii_spaces(value: str) -> str:
+    return "".join(" " if char.isspace() else char for char in value)
+
+
+_WRITERS: dict[str, Callable[[str], str]] = {
+    "text": lambda value: value,
+    "email": _ascii_spaces,
+    "html": lambda value: html.escape(_ascii_spaces(value), quote=True),
+}
+
+
+def render_message(text: str, values: dict[str, str], max_length: int | None = None, *, medium: MessageMedium = "text") -> str:
+    """Fill ``{{display_name}}`` and ``{{tenant_id}}`` in, written for ``medium``; Cognito's own
+    ``{####}``, ``{##...##}`` and ``{username}`` stay for Cognito to fill. With ``max_length``
+    (Cognito's limit for that message) a display name too long to fit is shortened, ending in
+    "...": cut before it is escaped, so an HTML entity is never cut in half."""
+    write = _WRITERS[medium]
+
+    def fill(name: str) -> str:
+        filled = {**values, "display_name": name} if "display_name" in values else values
+        return _PLACEHOLDER_RE.sub(lambda m: write(filled[m.group(1)]), text)
+
+    name = values.get("display_name", "")
+    rendered = fill(name)
+    if max_length is None or len(rendered) <= max_length or not re.search(r"\{\{\s*display_name\s*\}\}", text):
         return rendered
-    name = values["display_name"]
-    room = max(1, len(name) - -(-(len(rendered) - max_length) // uses) - 3)
-    return render_message(text, {**values, "display_name": name[:room] + "..."})
+    for room in range(len(name) - 1, 0, -1):  # the longest start of the name that fits
+        rendered = fill(name[:room] + "...")
+        if len(rendered) <= max_length:
+            break
+    return rendered
 
 
 def _checked_message(

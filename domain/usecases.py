@@ -9,7 +9,7 @@ from typing import Any
 
 from domain.errors import InvalidInput, TenantConflict, TenantNotFound, UnknownTier
 from domain.lifecycle import DEPROVISIONING_STARTED, PROVISIONING_STARTED, lifecycle_event
-from domain.naming import ResourceNames, ownership_tags, validate_tenant_id
+from domain.naming import ResourceNames, normalize_display_name, ownership_tags, validate_tenant_id
 from domain.ports import Clock, SecretStore, SecretText, UnitOfWorkFactory
 from domain.tenant import Cell, JobKind, SettingsStatus, Tenant, TenantSpec, TenantStatus, new_tenant
 from domain.tenant_settings import MAX_TAGS_PER_RESOURCE, TenantSettings, merge_patch, parse_settings
@@ -29,9 +29,11 @@ class OnboardTenant:
     """Register a tenant and queue its provisioning.
 
     - ``tenant_id`` follows the naming rule and ``tier`` names a template; an ``admin_email``
-      needs a tier with an admin group.
-    - The same spec again returns the tenant as it is (the request is safe to retry); a
-      different spec for an existing id is a conflict. Ids of deleted tenants are not reused:
+      needs a tier with an admin group; ``display_name`` follows its rule and is stored trimmed
+      (domain/naming.py ``normalize_display_name``).
+    - The same spec again returns the tenant as it is (the request is safe to retry; display
+      names are compared trimmed, so "Acme " repeats "Acme"); a different spec for an
+      existing id is a conflict. Ids of deleted tenants are not reused:
       the tombstone keeps the id, and a new onboarding under it is a conflict.
     - The tenant row and its job are written in one transaction: nothing is half-registered.
     - Identity providers' client secrets go to AWS Secrets Manager (named per tenant and
@@ -68,6 +70,7 @@ class OnboardTenant:
 
     async def __call__(self, spec: TenantSpec, provider_secrets: Mapping[str, str] | None = None) -> Outcome:
         """``provider_secrets``: provider name -> client secret, as parsed from the request."""
+        spec = replace(spec, display_name=normalize_display_name(spec.display_name))
         self.validate(spec)
         secrets = dict(provider_secrets or {})
         existing = await self._existing(spec, secrets)
@@ -273,9 +276,10 @@ class UpdateTenant:
     - Only an ``active`` tenant, and only while no earlier change is still being applied
       (``settings_status`` ``pending``); otherwise a conflict. A change that failed may be
       followed by another, or by ``{}`` to apply the same settings again.
-    - ``display_name``, ``callback_urls``, ``logout_urls``, ``tags`` and ``identity_providers``
-      may change; in ``identity_providers`` (keyed by name) ``null`` removes a provider, a member
-      changes one field, and a provider keeps its client secret unless a new one is sent.
+    - ``display_name`` (same rule as at onboarding, stored trimmed; it cannot be removed),
+      ``callback_urls``, ``logout_urls``, ``tags`` and ``identity_providers`` may change; in
+      ``identity_providers`` (keyed by name) ``null`` removes a provider, a member changes one
+      field, and a provider keeps its client secret unless a new one is sent.
     - New secrets go to Secrets Manager first; then the settings, ``settings_status: pending``
       and an update job are written in one transaction. The worker converges AWS on them.
     """
@@ -317,9 +321,12 @@ class UpdateTenant:
         unknown = sorted(set(patch) - set(PATCHABLE))
         if unknown:
             raise InvalidInput(unknown[0], "cannot be changed by PATCH")
-        display_name = patch.get("display_name", tenant.spec.display_name)
-        if not isinstance(display_name, str) or not 1 <= len(display_name) <= 128:
-            raise InvalidInput("display_name", "must be 1 to 128 characters and cannot be removed")
+        # A stored name is kept as it is; a new one follows the rule (and is stored trimmed).
+        display_name = tenant.spec.display_name
+        if "display_name" in patch:
+            if patch["display_name"] is None:
+                raise InvalidInput("display_name", "cannot be removed")
+            display_name = normalize_display_name(patch["display_name"])
         template = self._tiers.get(tenant.spec.tier)
         if template is None:
             raise UnknownTier(f"tier {tenant.spec.tier!r} is no longer defined; the tenant's settings cannot change")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from domain.naming import TENANT_ID_PATTERN
+from domain.naming import DISPLAY_NAME_MAX_LENGTH, DISPLAY_NAME_RULE, TENANT_ID_PATTERN
 from domain.tenant import Tenant
 from domain.tenant_settings import MAX_URL_LENGTH, MAX_URLS, PROVIDER_TYPES
 
@@ -84,7 +84,9 @@ class PatchTenant(msgspec.Struct, forbid_unknown_fields=True):
     ``null`` removes (resets) one, objects (``tags``, ``identity_providers``) merge member by
     member and lists replace the stored list."""
 
-    display_name: Annotated[str, Meta(min_length=1, max_length=128)] | msgspec.UnsetType = msgspec.UNSET
+    display_name: Annotated[
+        str, Meta(min_length=1, max_length=DISPLAY_NAME_MAX_LENGTH, description=DISPLAY_NAME_RULE)
+    ] | msgspec.UnsetType = msgspec.UNSET
     callback_urls: _Urls | None | msgspec.UnsetType = msgspec.UNSET
     logout_urls: _Urls | None | msgspec.UnsetType = msgspec.UNSET
     tags: dict[str, str | None] | None | msgspec.UnsetType = msgspec.UNSET
@@ -104,7 +106,9 @@ class CreateTenant(msgspec.Struct, forbid_unknown_fields=True):
         ),
     ]
     tier: Annotated[str, Meta(min_length=1, max_length=32, description="A tier from GET /v1/tiers.", examples=["standard"])]
-    display_name: Annotated[str, Meta(min_length=1, max_length=128, examples=["Acme Corp"])]
+    display_name: Annotated[
+        str, Meta(min_length=1, max_length=DISPLAY_NAME_MAX_LENGTH, description=DISPLAY_NAME_RULE, examples=["Acme Corp"])
+    ]
     admin_email: Annotated[
         str,
         Meta(

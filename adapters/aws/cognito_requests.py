@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from domain.tiers import LAMBDA_TRIGGERS, AppClient, CustomAttribute, ResourceServer, TierTemplate, render_message
+from domain.tiers import LAMBDA_TRIGGERS, AppClient, CustomAttribute, MessageMedium, ResourceServer, TierTemplate, render_message
 
 _RECOVERY_PRIORITY_START = 1
 
@@ -28,8 +28,22 @@ _LIMITS = {
 }
 
 
+# Cognito sends email messages as HTML (VerificationMessageTemplate.EmailMessage and
+# EmailMessageByLink, InviteMessageTemplate.EmailMessage): the display name is HTML-escaped there.
+# Subjects are plain text within the email patterns; SMS take the name as it is.
+_MEDIUM: dict[str, MessageMedium] = {
+    "EmailSubject": "email",
+    "EmailSubjectByLink": "email",
+    "EmailMessage": "html",
+    "EmailMessageByLink": "html",
+    "SmsMessage": "text",
+    "SMSMessage": "text",
+    "SmsAuthenticationMessage": "text",
+}
+
+
 def _render(key: str, text: str, values: dict[str, str]) -> str:
-    return render_message(text, values, _LIMITS[key])
+    return render_message(text, values, _LIMITS[key], medium=_MEDIUM[key])
 
 
 def _schema_attribute(attribute: CustomAttribute) -> dict[str, Any]:

@@ -9,19 +9,20 @@ Installed on a client as a ``before-parameter-build`` handler, :func:`check_para
 
 Patterns in the models are Java regular expressions (``\\p{L}`` classes, ``\\uXXXX`` escapes), so
 they are compiled with the ``regex`` module, with Java's ASCII meaning of ``\\w``, ``\\d`` and
-``\\s`` spelled out, and matched against the whole value as Java's ``String.matches`` does.
+``\\s`` and Java's ``.`` (any character but a line terminator: ``\\n \\r \\x85 \\u2028
+\\u2029``) spelled out, and matched against the whole value as Java's ``String.matches`` does.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import regex
 from botocore.model import OperationModel, Shape
 
-__all__ = ["HOOK", "AwsParamViolation", "ParamChecker", "check_params", "compile_java_pattern"]
+__all__ = ["HOOK", "AwsParamViolation", "ParamChecker", "check_members", "check_params", "compile_java_pattern"]
 
 EVENT = "before-parameter-build"
 
@@ -34,16 +35,26 @@ _JAVA_CLASSES = {
 
 
 class AwsParamViolation(ValueError):
-    """A request parameter breaks the operation's model: AWS would answer ValidationException."""
+    """A request parameter breaks the operation's model: AWS would answer ValidationException.
 
-    def __init__(self, operation: str, path: str, problem: str) -> None:
+    ``constraint`` is the broken rule in AWS's own words ("Member must have length less than or
+    equal to 140"), for whoever answers as AWS does (the emulator)."""
+
+    def __init__(self, operation: str, path: str, problem: str, constraint: str = "") -> None:
         super().__init__(f"{operation}: parameter {path} {problem}")
         self.operation = operation
         self.path = path
         self.problem = problem
+        self.constraint = constraint
+
+
+# Java's `.` (without DOTALL or UNIX_LINES) matches anything but its line terminators.
+_JAVA_DOT = "[^\\n\\r\\x85\\u2028\\u2029]"
 
 
 def _translate(pattern: str) -> str:
+    # A pattern with an inline (?s) flag keeps its dots as they are: there `.` matches everything.
+    java_dot = "(?s" not in pattern
     out: list[str] = []
     in_set = False
     i = 0
@@ -76,6 +87,10 @@ def _translate(pattern: str) -> str:
             continue
         if char == "]" and in_set:
             in_set = False
+        if char == "." and not in_set and java_dot:
+            out.append(_JAVA_DOT)
+            i += 1
+            continue
         out.append(char)
         i += 1
     return "".join(out)
@@ -91,8 +106,8 @@ class _Walker:
     def __init__(self, operation: str) -> None:
         self.operation = operation
 
-    def fail(self, path: str, problem: str) -> None:
-        raise AwsParamViolation(self.operation, path, problem)
+    def fail(self, path: str, problem: str, constraint: str = "") -> None:
+        raise AwsParamViolation(self.operation, path, problem, constraint)
 
     def walk(self, shape: Shape, value: Any, path: str, sensitive: bool) -> None:
         sensitive = sensitive or bool(shape.metadata.get("sensitive"))
@@ -122,26 +137,26 @@ class _Walker:
         elif kind in ("integer", "long", "float", "double") and isinstance(value, (int, float)) and not isinstance(value, bool):
             low, high = shape.metadata.get("min"), shape.metadata.get("max")
             if low is not None and value < low:
-                self.fail(path, f"is {value}, below the minimum {low}")
+                self.fail(path, f"is {value}, below the minimum {low}", f"Member must have value greater than or equal to {low}")
             if high is not None and value > high:
-                self.fail(path, f"is {value}, above the maximum {high}")
+                self.fail(path, f"is {value}, above the maximum {high}", f"Member must have value less than or equal to {high}")
 
     def length(self, shape: Shape, size: int, path: str, unit: str) -> None:
         low, high = shape.metadata.get("min"), shape.metadata.get("max")
         if low is not None and size < low:
-            self.fail(path, f"has {size} {unit}, fewer than the minimum {low}")
+            self.fail(path, f"has {size} {unit}, fewer than the minimum {low}", f"Member must have length greater than or equal to {low}")
         if high is not None and size > high:
-            self.fail(path, f"has {size} {unit}, more than the maximum {high}")
+            self.fail(path, f"has {size} {unit}, more than the maximum {high}", f"Member must have length less than or equal to {high}")
 
     def string(self, shape: Shape, value: str, path: str, sensitive: bool) -> None:
         shown = "<sensitive value>" if sensitive else repr(value)
         enum = shape.enum
         if enum and value not in enum:
-            self.fail(path, f"= {shown} is not one of {sorted(enum)}")
+            self.fail(path, f"= {shown} is not one of {sorted(enum)}", f"Member must satisfy enum value set: [{', '.join(enum)}]")
         self.length(shape, len(value), path, "characters")
         pattern = shape.metadata.get("pattern")
         if pattern is not None and not compile_java_pattern(pattern).fullmatch(value):
-            self.fail(path, f"= {shown} does not match the pattern {pattern}")
+            self.fail(path, f"= {shown} does not match the pattern {pattern}", f"Member must satisfy regular expression pattern: {pattern}")
 
 
 def check_params(params: dict[str, Any], model: OperationModel, **kwargs: Any) -> None:
@@ -154,6 +169,18 @@ def check_params(params: dict[str, Any], model: OperationModel, **kwargs: Any) -
         return
     operation = f"{model.service_model.service_id}.{model.name}"
     _Walker(operation).walk(model.input_shape, params, "", False)
+
+
+def check_members(model: OperationModel, params: Mapping[str, Any], members: Iterable[str]) -> None:
+    """:func:`check_params` for some top-level members of the request only (those given that
+    the operation has); raises :class:`AwsParamViolation` on the first broken rule."""
+    if model.input_shape is None:
+        return
+    walker = _Walker(f"{model.service_model.service_id}.{model.name}")
+    shapes = model.input_shape.members
+    for name in members:
+        if name in params and name in shapes:
+            walker.walk(shapes[name], params[name], name, False)
 
 
 class ParamChecker:

@@ -8,7 +8,7 @@ import botocore.session
 import pytest
 from botocore.model import ServiceModel
 
-from adapters.aws.param_check import HOOK, AwsParamViolation, ParamChecker, check_params, compile_java_pattern
+from adapters.aws.param_check import HOOK, AwsParamViolation, ParamChecker, check_members, check_params, compile_java_pattern
 
 SERVICES = ("cognito-idp", "cognito-identity", "iam", "sts")
 
@@ -205,3 +205,25 @@ def test_checker_counts_the_calls_it_checked(models: dict[str, Any]) -> None:
         handler(params={"RoleName": "not ok"}, model=models["iam"].operation_model("GetRole"))
     assert checker.checked == 1
     assert checker.operations == ["GetRole"]
+
+
+@pytest.mark.parametrize("terminator", ["\n", "\r", "\x85", "\u2028", "\u2029"], ids=["LF", "CR", "NEL", "LS", "PS"])
+def test_java_dot_stops_at_every_line_terminator_unless_dotall(models: dict[str, Any], terminator: str) -> None:
+    """SmsVerificationMessageType is `.*\\{####\\}.*`: Java's `.` matches no line terminator, so
+    AWS refuses a newline (or U+2028 ...) before the code; SmsInviteMessageType is `(?s).*`."""
+    with pytest.raises(AwsParamViolation) as caught:
+        check(models, "cognito-idp", "CreateUserPool", PoolName="p", SmsVerificationMessage=f"Acme{terminator}{{####}}")
+    assert caught.value.path == "SmsVerificationMessage"
+    assert caught.value.constraint.startswith("Member must satisfy regular expression pattern: ")
+    check(models, "cognito-idp", "CreateUserPool", PoolName="p", SmsVerificationMessage="Acme \x00 {####}")
+    invite = {"InviteMessageTemplate": {"SMSMessage": f"Hi{terminator}{{username}} {{####}}"}}
+    check(models, "cognito-idp", "CreateUserPool", PoolName="p", AdminCreateUserConfig=invite)
+
+
+def test_check_members_checks_only_the_members_named(models: dict[str, Any]) -> None:
+    model = models["cognito-idp"].operation_model("CreateUserPool")
+    params = {"PoolName": "bad/name", "EmailVerificationSubject": "s" * 141}
+    with pytest.raises(AwsParamViolation) as caught:
+        check_members(model, params, ["EmailVerificationSubject"])
+    assert caught.value.constraint == "Member must have length less than or equal to 140"
+    check_members(model, params, ["SmsVerificationMessage"])  # PoolName breaks its pattern, but is not named

@@ -9,7 +9,11 @@ Probed against moto 5.2.5's server, which
 - keeps SetUserPoolMfaConfig's setting apart, so DescribeUserPool reports a stale MfaConfiguration;
 - accepts an app client with a custom OAuth scope no resource server of the pool has;
 - reports DeletionProtection only when the caller sent it, and its UpdateUserPool replaces
-  the whole stored config, so UpdateUserPool without UserPoolTags drops the pool's tags.
+  the whole stored config, so UpdateUserPool without UserPoolTags drops the pool's tags;
+- accepts any message template (verification, invitation, SMS): AWS holds them to the patterns
+  and lengths of its API model (no control characters in emails, ``{####}`` in SMS, 140
+  characters for subjects and SMS...), checked here with the service's own botocore-model
+  checker (adapters/aws/param_check.py).
 
 All state stays in moto's own objects: tags live where moto keeps CreateUserPool's
 `UserPoolTags` (`pool.extended_config`), so DescribeUserPool and ListTagsForResource agree.
@@ -17,15 +21,19 @@ All state stays in moto's own objects: tags live where moto keeps CreateUserPool
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
+import botocore.session
+from botocore.model import OperationModel
 from moto.cognitoidp.models import (
     CognitoIdpBackend,
     CognitoIdpUserPool,
     cognitoidp_backends,
 )
 
+from ..param_check import AwsParamViolation, check_members
 from .protocol import AwsError, AwsRequest, Hook, invalid_parameter, not_found
 
 SERVICE = "AWSCognitoIdentityProviderService"
@@ -63,11 +71,46 @@ def _check_deletion_protection(req: AwsRequest) -> None:
         )
 
 
+# --- message templates: the model's patterns and lengths, as AWS checks them -----------------
+
+# The members of each call that carry message templates (and so a tenant's display name).
+MESSAGE_MEMBERS = {
+    "CreateUserPool": (
+        "VerificationMessageTemplate", "EmailVerificationMessage", "EmailVerificationSubject",
+        "SmsVerificationMessage", "SmsAuthenticationMessage", "AdminCreateUserConfig",
+    ),
+    "SetUserPoolMfaConfig": ("SmsMfaConfiguration", "EmailMfaConfiguration"),
+}
+MESSAGE_MEMBERS["UpdateUserPool"] = MESSAGE_MEMBERS["CreateUserPool"]
+
+
+@functools.cache
+def _operation_model(name: str) -> OperationModel:
+    return botocore.session.get_session().get_service_model("cognito-idp").operation_model(name)
+
+
+def _aws_path(path: str) -> str:
+    """AWS names a member as the JSON path with each name's first letter lower-cased
+    (``adminCreateUserConfig.inviteMessageTemplate.sMSMessage``)."""
+    return ".".join(part[:1].lower() + part[1:] for part in path.split("."))
+
+
+def _check_messages(req: AwsRequest, operation: str) -> None:
+    try:
+        check_members(_operation_model(operation), req.params, MESSAGE_MEMBERS[operation])
+    except AwsParamViolation as violation:
+        raise invalid_parameter(
+            f"1 validation error detected: Value at '{_aws_path(violation.path)}' failed to satisfy "
+            f"constraint: {violation.constraint}"
+        ) from None
+
+
 # --- CreateUserPool / UpdateUserPool: DeletionProtection always set, tags kept ---------------
 
 
 def _before_create_user_pool(req: AwsRequest) -> None:
     _check_deletion_protection(req)
+    _check_messages(req, "CreateUserPool")
     return None
 
 
@@ -83,6 +126,7 @@ def _after_create_user_pool(req: AwsRequest, body: dict[str, Any]) -> dict[str, 
 
 def _before_update_user_pool(req: AwsRequest) -> None:
     _check_deletion_protection(req)
+    _check_messages(req, "UpdateUserPool")
     pool = _backend(req).user_pools.get(req.param("UserPoolId", ""))
     if pool is not None and "UserPoolTags" not in req.params:
         # Tags are their own resource (TagResource...): an update that does not mention them
@@ -150,6 +194,11 @@ def _before_create_user_pool_domain(req: AwsRequest) -> None:
 
 
 # --- SetUserPoolMfaConfig: DescribeUserPool reports the new MfaConfiguration -----------------
+
+
+def _before_set_user_pool_mfa_config(req: AwsRequest) -> None:
+    _check_messages(req, "SetUserPoolMfaConfig")
+    return None
 
 
 def _after_set_user_pool_mfa_config(req: AwsRequest, body: dict[str, Any]) -> dict[str, Any]:
@@ -233,7 +282,7 @@ HOOKS: dict[str, Hook] = {
     f"{SERVICE}.UpdateUserPool": Hook(_before_update_user_pool, _after_update_user_pool),
     f"{SERVICE}.DeleteUserPool": Hook(before=_before_delete_user_pool),
     f"{SERVICE}.CreateUserPoolDomain": Hook(before=_before_create_user_pool_domain),
-    f"{SERVICE}.SetUserPoolMfaConfig": Hook(after=_after_set_user_pool_mfa_config),
+    f"{SERVICE}.SetUserPoolMfaConfig": Hook(_before_set_user_pool_mfa_config, _after_set_user_pool_mfa_config),
     f"{SERVICE}.CreateUserPoolClient": Hook(before=_before_user_pool_client),
     f"{SERVICE}.UpdateUserPoolClient": Hook(before=_before_user_pool_client),
     f"{SERVICE}.TagResource": Hook(before=_tag_resource),
