@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from botocore import xform_name
+
 from adapters.aws.clients import AwsClients
 from adapters.aws.cognito_requests import app_client_request, mfa_request, resource_server_request, user_pool_request
-from adapters.aws.errors import aws_call
+from adapters.aws.errors import aws_call, translated
 from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound, ResourceNotOwned
 from domain.naming import MANAGED_BY_VALUE, TAG_MANAGED_BY, TAG_TENANT_ID
 from domain.ports import CloudResource, IamGateway, IdentityPoolGateway, SecretStore, SecretText, UserPoolGateway
@@ -22,10 +24,11 @@ from domain.tenant import Cell
 from domain.tenant_settings import IdentityProviderSettings
 from domain.tiers import Group, ResourceServer, TierTemplate
 
-# Largest page the List* calls accept (ListUserPools, ListUserPoolClients, ListIdentityPools).
+# Largest page the Cognito List* calls accept (ListUserPools, ListUserPoolClients,
+# ListIdentityPools, ListIdentityProviders), Secrets Manager's ListSecrets 100, IAM's List* 1000.
 _PAGE = 60
-# Largest page IAM's ListRoles returns.
-_ROLE_PAGE = 1000
+_SECRETS_PAGE = 100
+_IAM_PAGE = 1000
 _EPOCH = datetime.min.replace(tzinfo=timezone.utc)
 
 
@@ -42,17 +45,16 @@ def _policy_json(document: dict[str, Any]) -> str:
     return json.dumps(document, separators=(",", ":"))
 
 
-async def _listed(client: Any, operation: str, key: str, **params: Any) -> AsyncIterator[dict[str, Any]]:
-    """Every item of a NextToken-paged Cognito list call."""
-    params = {"MaxResults": _PAGE, **params}
-    while True:
-        page = await aws_call(client, operation, **params)
-        for item in page.get(key, []):
-            yield item
-        token = page.get("NextToken")
-        if not token:
-            return
-        params["NextToken"] = token
+async def _listed(client: Any, operation: str, key: str, page_size: int, **params: Any) -> AsyncIterator[dict[str, Any]]:
+    """Every item of a paged list call, through botocore's paginator for it (NextToken or
+    Marker/IsTruncated, whichever the operation uses; PageSize sets MaxResults or MaxItems). Each
+    page is a call of its own, so the clients' event hooks (rate limiter, metrics, retries) see
+    every page; failures come out as domain errors, as from ``aws_call``."""
+    pages = client.get_paginator(xform_name(operation)).paginate(PaginationConfig={"PageSize": page_size}, **params)
+    with translated(operation):
+        async for page in pages:
+            for item in page.get(key, []):
+                yield item
 
 
 def _prefer(candidates: list[tuple[CloudResource, Any]]) -> CloudResource | None:
@@ -75,8 +77,13 @@ def _managed(tags: dict[str, str] | None) -> bool:
 
 
 class _CellClients:
-    def __init__(self, clients: AwsClients) -> None:
+    def __init__(self, clients: AwsClients, *, page_size: int | None = None) -> None:
+        """``page_size``: items per page of every list call (None: the largest each accepts)."""
         self._clients = clients
+        self._page_size = page_size
+
+    def _page(self, largest: int) -> int:
+        return min(largest, self._page_size) if self._page_size else largest
 
     def _client(self, cell: Cell, service: str, *, retries: bool = True) -> Any:
         if cell.region != self._clients.region:
@@ -122,7 +129,7 @@ class CognitoUserPoolGateway(_CellClients, UserPoolGateway):
             pool = await self._describe(cell, pool_id)
             return self._resource(cell, pool) if pool is not None else None
         matches: list[tuple[CloudResource, Any]] = []
-        async for summary in _listed(self._idp(cell), "ListUserPools", "UserPools"):
+        async for summary in _listed(self._idp(cell), "ListUserPools", "UserPools", self._page(_PAGE)):
             if summary.get("Name") != name:
                 continue
             # ListUserPools carries no tags; DescribeUserPool does.
@@ -167,7 +174,9 @@ class CognitoUserPoolGateway(_CellClients, UserPoolGateway):
         await aws_call(self._idp(cell), "SetUserPoolMfaConfig", **params)
 
     async def find_app_client(self, cell: Cell, *, pool_id: str, name: str) -> str | None:
-        async for client in _listed(self._idp(cell), "ListUserPoolClients", "UserPoolClients", UserPoolId=pool_id):
+        async for client in _listed(
+            self._idp(cell), "ListUserPoolClients", "UserPoolClients", self._page(_PAGE), UserPoolId=pool_id
+        ):
             if client.get("ClientName") == name:
                 return str(client["ClientId"])
         return None
@@ -297,7 +306,7 @@ class CognitoUserPoolGateway(_CellClients, UserPoolGateway):
 
     async def list_owned_user_pools(self, cell: Cell) -> list[CloudResource]:
         owned: list[CloudResource] = []
-        async for summary in _listed(self._idp(cell), "ListUserPools", "UserPools"):
+        async for summary in _listed(self._idp(cell), "ListUserPools", "UserPools", self._page(_PAGE)):
             # ListUserPools carries no tags; DescribeUserPool does. A pool deleted in between is skipped.
             pool = await self._describe(cell, summary["Id"])
             if pool is not None and _managed(pool.get("UserPoolTags")):
@@ -341,7 +350,8 @@ class CognitoUserPoolGateway(_CellClients, UserPoolGateway):
         await aws_call(self._idp(cell), "DeleteIdentityProvider", UserPoolId=pool_id, ProviderName=name)
 
     async def list_identity_providers(self, cell: Cell, *, pool_id: str) -> list[str]:
-        return [p["ProviderName"] async for p in _listed(self._idp(cell), "ListIdentityProviders", "Providers", UserPoolId=pool_id)]
+        providers = _listed(self._idp(cell), "ListIdentityProviders", "Providers", self._page(_PAGE), UserPoolId=pool_id)
+        return [p["ProviderName"] async for p in providers]
 
     async def update_app_client(
         self,
@@ -422,7 +432,7 @@ class CognitoIdentityPoolGateway(_CellClients, IdentityPoolGateway):
             pool = await self._describe(cell, pool_id)
             return self._resource(cell, pool) if pool is not None else None
         matches: list[tuple[CloudResource, Any]] = []
-        async for summary in _listed(self._identity(cell), "ListIdentityPools", "IdentityPools"):
+        async for summary in _listed(self._identity(cell), "ListIdentityPools", "IdentityPools", self._page(_PAGE)):
             if summary.get("IdentityPoolName") != name:
                 continue
             pool = await self._describe(cell, summary["IdentityPoolId"])
@@ -471,7 +481,7 @@ class CognitoIdentityPoolGateway(_CellClients, IdentityPoolGateway):
 
     async def list_owned_identity_pools(self, cell: Cell) -> list[CloudResource]:
         owned: list[CloudResource] = []
-        async for summary in _listed(self._identity(cell), "ListIdentityPools", "IdentityPools"):
+        async for summary in _listed(self._identity(cell), "ListIdentityPools", "IdentityPools", self._page(_PAGE)):
             pool = await self._describe(cell, summary["IdentityPoolId"])
             if pool is not None and _managed(pool.get("IdentityPoolTags")):
                 owned.append(self._resource(cell, pool))
@@ -501,14 +511,8 @@ class IamRoleGateway(_CellClients, IamGateway):
         return self._client(cell, "iam")
 
     async def _tags(self, cell: Cell, name: str) -> dict[str, str]:
-        tags: dict[str, str] = {}
-        params: dict[str, Any] = {"RoleName": name}
-        while True:
-            page = await aws_call(self._iam(cell), "ListRoleTags", **params)
-            tags.update({tag["Key"]: tag["Value"] for tag in page.get("Tags", [])})
-            if not page.get("IsTruncated"):
-                return tags
-            params["Marker"] = page["Marker"]
+        listed = _listed(self._iam(cell), "ListRoleTags", "Tags", self._page(_IAM_PAGE), RoleName=name)
+        return {tag["Key"]: tag["Value"] async for tag in listed}
 
     async def get_role(self, cell: Cell, *, name: str) -> CloudResource | None:
         try:
@@ -571,14 +575,8 @@ class IamRoleGateway(_CellClients, IamGateway):
         )
 
     async def list_role_policies(self, cell: Cell, *, role_name: str) -> list[str]:
-        names: list[str] = []
-        params: dict[str, Any] = {"RoleName": role_name}
-        while True:
-            page = await aws_call(self._iam(cell), "ListRolePolicies", **params)
-            names.extend(page.get("PolicyNames", []))
-            if not page.get("IsTruncated"):
-                return names
-            params["Marker"] = page["Marker"]
+        listed = _listed(self._iam(cell), "ListRolePolicies", "PolicyNames", self._page(_IAM_PAGE), RoleName=role_name)
+        return [str(policy_name) async for policy_name in listed]
 
     async def delete_role_policy(self, cell: Cell, *, role_name: str, policy_name: str) -> None:
         await aws_call(self._iam(cell), "DeleteRolePolicy", RoleName=role_name, PolicyName=policy_name)
@@ -589,28 +587,23 @@ class IamRoleGateway(_CellClients, IamGateway):
 
     async def list_owned_roles(self, cell: Cell, *, path_prefix: str) -> list[CloudResource]:
         owned: list[CloudResource] = []
-        params: dict[str, Any] = {"PathPrefix": path_prefix, "MaxItems": _ROLE_PAGE}
-        while True:
-            page = await aws_call(self._iam(cell), "ListRoles", **params)
-            for role in page.get("Roles", []):
-                # ListRoles returns no tags; ListRoleTags does. A role deleted in between is skipped.
-                try:
-                    tags = await self._tags(cell, role["RoleName"])
-                except CloudNotFound:
-                    continue
-                if _managed(tags):
-                    owned.append(
-                        CloudResource(
-                            id=role["RoleName"],
-                            name=role["RoleName"],
-                            arn=role["Arn"],
-                            tags=tags,
-                            extra={"path": role.get("Path")},
-                        )
+        async for role in _listed(self._iam(cell), "ListRoles", "Roles", self._page(_IAM_PAGE), PathPrefix=path_prefix):
+            # ListRoles returns no tags; ListRoleTags does. A role deleted in between is skipped.
+            try:
+                tags = await self._tags(cell, role["RoleName"])
+            except CloudNotFound:
+                continue
+            if _managed(tags):
+                owned.append(
+                    CloudResource(
+                        id=role["RoleName"],
+                        name=role["RoleName"],
+                        arn=role["Arn"],
+                        tags=tags,
+                        extra={"path": role.get("Path")},
                     )
-            if not page.get("IsTruncated"):
-                return owned
-            params["Marker"] = page["Marker"]
+                )
+        return owned
 
     async def set_role_tags(self, cell: Cell, *, name: str, tags: dict[str, str]) -> None:
         current = await self._tags(cell, name)
@@ -691,7 +684,7 @@ class SecretsManagerGateway(_CellClients, SecretStore):
         owned: list[CloudResource] = []
         # ListSecrets carries the tags; the filter only narrows the listing, _managed decides.
         filters = [{"Key": "tag-key", "Values": [TAG_MANAGED_BY]}]
-        async for secret in _listed(self._sm(cell), "ListSecrets", "SecretList", Filters=filters):
+        async for secret in _listed(self._sm(cell), "ListSecrets", "SecretList", self._page(_SECRETS_PAGE), Filters=filters):
             resource = self._resource(secret)
             if _managed(resource.tags):
                 owned.append(resource)

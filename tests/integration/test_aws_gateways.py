@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from adapters.aws.clients import AwsClients
-from adapters.aws import gateways
 from adapters.aws.gateways import CognitoIdentityPoolGateway, CognitoUserPoolGateway, IamRoleGateway
 from adapters.aws.param_check import AwsParamViolation, ParamChecker
 from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound
@@ -386,7 +385,7 @@ async def test_owned_pools_are_listed_with_their_tags_and_foreign_ones_are_not(
 
 
 async def test_owned_roles_are_listed_under_the_path_page_by_page(
-    iam: IamRoleGateway, clients: AwsClients, cell: Cell, monkeypatch: pytest.MonkeyPatch
+    iam: IamRoleGateway, clients: AwsClients, cell: Cell
 ) -> None:
     path = f"/{unique('sweep')}/"
     tenant = unique()
@@ -399,9 +398,8 @@ async def test_owned_roles_are_listed_under_the_path_page_by_page(
     ]
     await clients.client("iam").create_role(RoleName=f"tp-{tenant}-untagged", Path=path, AssumeRolePolicyDocument="{}")
     await iam.create_role(cell, name=f"tp-{tenant}-elsewhere", path="/", trust_policy={}, tags=ownership_tags(tenant), description="")
-    monkeypatch.setattr(gateways, "_ROLE_PAGE", 1)  # one role per ListRoles page: the Marker is followed
-
-    listed = await iam.list_owned_roles(cell, path_prefix=path)
+    # One role per ListRoles page: the paginator follows the Marker.
+    listed = await IamRoleGateway(clients, page_size=1).list_owned_roles(cell, path_prefix=path)
 
     assert sorted(listed, key=lambda r: r.id) == sorted(
         [CloudResource(id=r.id, name=r.name, arn=r.arn, tags=r.tags, extra={"path": path}) for r in owned],

@@ -1,7 +1,7 @@
 """EMULATOR EXTENSIONS for Cognito identity pools (cognito-identity), on top of moto 5.2.5.
 
 moto 5.2.5 lacks SetIdentityPoolRoles and GetIdentityPoolRoles, and TagResource, UntagResource and
-ListTagsForResource (HTTP 500 "not implemented"); the tags live on moto's pool (``tags``), where
+ListTagsForResource (HTTP 500 "not implemented"), and ignores ListIdentityPools' MaxResults; the tags live on moto's pool (``tags``), where
 CreateIdentityPool put them and DescribeIdentityPool reads them.
 The roles are stored on moto's own identity pool object, so they share its life: DeleteIdentityPool
 and a moto reset drop them with the pool, and no side table can drift out of step.
@@ -145,7 +145,31 @@ def _list_tags_for_resource(req: AwsRequest) -> dict[str, Any]:
     return {"Tags": dict(_pool_by_arn(req).tags or {})}
 
 
+def _list_identity_pools(req: AwsRequest) -> dict[str, Any]:
+    """ListIdentityPools as AWS pages it: MaxResults (1-60, required) pools per page and a
+    NextToken while more remain; moto 5.2.5 ignores MaxResults and returns every pool at once,
+    which would hide a caller that reads only the first page."""
+    max_results = req.param("MaxResults")
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or not 1 <= max_results <= 60:
+        raise invalid_parameter("MaxResults must be an integer from 1 to 60.")
+    token = req.param("NextToken")
+    start = 0
+    if token is not None:
+        if not isinstance(token, str) or not token.isdigit():
+            raise invalid_parameter("Invalid NextToken.")
+        start = int(token)
+    pools = list(cognitoidentity_backends[req.account_id][req.region].identity_pools.values())
+    page = pools[start : start + max_results]
+    body: dict[str, Any] = {
+        "IdentityPools": [{"IdentityPoolId": p.identity_pool_id, "IdentityPoolName": p.identity_pool_name} for p in page]
+    }
+    if start + max_results < len(pools):
+        body["NextToken"] = str(start + max_results)
+    return body
+
+
 HOOKS: dict[str, Hook] = {
+    f"{SERVICE}.ListIdentityPools": Hook(before=_list_identity_pools),
     f"{SERVICE}.SetIdentityPoolRoles": Hook(before=_set_identity_pool_roles),
     f"{SERVICE}.GetIdentityPoolRoles": Hook(before=_get_identity_pool_roles),
     f"{SERVICE}.TagResource": Hook(before=_tag_resource),
