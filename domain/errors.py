@@ -108,6 +108,17 @@ class RegistryUnavailable(DomainError):
     code = "registry_unavailable"
 
 
+class ApiKeyConflict(DomainError):
+    """An API key's id or value is already registered. ``holder_id`` names the key holding it
+    (when known); the message never carries a key or its hash."""
+
+    code = "api_key_conflict"
+
+    def __init__(self, message: str, *, holder_id: str | None = None) -> None:
+        super().__init__(message)
+        self.holder_id = holder_id
+
+
 QUOTA_CODES = frozenset({"LimitExceededException", "LimitExceeded", "ServiceQuotaExceededException"})
 # The quota an operation's quota error is about (AWS-FACTS.md, "Quotas"), for the message.
 _QUOTA_OF = {

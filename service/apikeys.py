@@ -37,12 +37,31 @@ def public_prefix(key: str) -> str:
     return key[: len(KEY_PREFIX) + 6]
 
 
+BOOTSTRAP_KEY_ID = "key_bootstrap"
+
+
+def bootstrap_record(key: str, now: datetime) -> ApiKeyRecord:
+    """The record of the bootstrap key (``TENANTS_BOOTSTRAP_API_KEY`` or ``var/bootstrap-api-key``):
+    one fixed id, every scope, no expiry. A changed value replaces the key registered under the id."""
+    from adapters.registry.api_keys import ApiKeyRecord
+
+    return ApiKeyRecord(
+        id=BOOTSTRAP_KEY_ID,
+        name="bootstrap",
+        prefix=public_prefix(key),
+        key_hash=hash_key(key),
+        scopes=ALL_SCOPES,
+        created_at=now,
+    )
+
+
 def local_bootstrap_key(var_dir: Path) -> str:
-    """The generated development key under ``var/``, created on first use (mode 0600)."""
+    """The generated development key under ``var/``, created on first use (mode 0600, in a
+    directory created 0700)."""
     path = var_dir / "bootstrap-api-key"
     if path.exists():
         return path.read_text().strip()
-    var_dir.mkdir(parents=True, exist_ok=True)
+    var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = generate_key()
     path.touch(mode=0o600)
     path.write_text(key + "\n")

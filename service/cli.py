@@ -19,6 +19,7 @@ from service.tenants_cli import tenants
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from adapters.registry.api_keys import ApiKeyRecord
     from adapters.registry.outbox import OutboxStore
     from domain.sweep import SweepReport
 
@@ -44,6 +45,7 @@ def serve(dev: bool) -> None:
     from service.apikeys import local_bootstrap_key
     from service.app import create_app
     from service.logs import configure_logging
+    from service.wiring import Container
 
     settings = _settings()
     overrides: dict[str, object] = {}
@@ -56,23 +58,81 @@ def serve(dev: bool) -> None:
         settings = Settings(**{**settings.model_dump(), **overrides})
     configure_logging(settings.log_format, settings.log_level)
     try:
-        app = create_app(settings)
+        container = Container.from_settings(settings)
     except TemplateError as exc:
         raise click.ClickException(str(exc)) from None
+    # Registered before the server starts, so that a key another key already has is a one-line
+    # error rather than a failed lifespan, and the banner knows whether the key works.
+    container.bootstrap_key = _register_bootstrap_key(settings, key_source)
+    app = create_app(settings, container=container)
     if dev:
-        key = settings.bootstrap_api_key.get_secret_value() if settings.bootstrap_api_key else ""
         url = f"http://{settings.host}:{settings.port}"
         click.echo(
             f"\n  Tenant identity provisioner on {url} (AWS: {settings.aws_mode}, registry: "
             f"{settings.effective_database_url.split('://')[0]})\n"
+            + _banner_key(settings, container.bootstrap_key, key_source, url),
+            err=True,
+        )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on")
+
+
+def _register_bootstrap_key(settings: Settings, key_source: str) -> ApiKeyRecord | None:
+    from datetime import UTC, datetime
+
+    from adapters.registry.api_keys import ApiKeyStore
+    from adapters.registry.engine import make_engine
+    from domain.errors import ApiKeyConflict, DomainError
+    from service.wiring import register_bootstrap_key
+
+    if settings.bootstrap_api_key is None:
+        return None
+    key = settings.bootstrap_api_key.get_secret_value()
+
+    async def run() -> ApiKeyRecord:
+        engine = make_engine(settings.effective_database_url)
+        try:
+            return await register_bootstrap_key(ApiKeyStore(engine), key, datetime.now(UTC))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except ApiKeyConflict as exc:
+        raise click.ClickException(
+            f"the bootstrap API key ({key_source}) cannot be registered: {exc.message}; "
+            "give the bootstrap key a value of its own"
+        ) from None
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.message} (is the registry migrated? run `tenantctl db upgrade`)") from None
+
+
+def _banner_key(settings: Settings, record: ApiKeyRecord | None, key_source: str, url: str) -> str:
+    """The banner's key lines: the key and a first curl when the key works; else why not and how
+    to get one that does (a revoked bootstrap key stays revoked: the operator meant it)."""
+    from service.apikeys import ALL_SCOPES
+
+    if record is not None and record.revoked_at is None and settings.bootstrap_api_key is not None:
+        key = settings.bootstrap_api_key.get_secret_value()
+        return (
             f"  API key ({key_source}): {key}\n"
             f"  Try:\n"
             f"    curl -s -X POST {url}/v1/tenants -H 'Authorization: Bearer {key}' \\\n"
             f"      -H 'Content-Type: application/json' -H 'Prefer: wait=30' \\\n"
-            f"      -d '{{\"tenant_id\": \"acme\", \"tier\": \"standard\", \"display_name\": \"Acme Corp\"}}'\n",
-            err=True,
+            f"      -d '{{\"tenant_id\": \"acme\", \"tier\": \"standard\", \"display_name\": \"Acme Corp\"}}'\n"
         )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on")
+    when = f" at {record.revoked_at.isoformat(timespec='seconds')}" if record and record.revoked_at else ""
+    renew = (
+        f"set {key_source} to a new value"
+        if key_source.startswith("TENANTS_")
+        else f"delete {key_source} (a new key is generated)"
+    )
+    scopes = " ".join(f"--scope {scope}" for scope in ALL_SCOPES)
+    return (
+        f"  API key ({key_source}): revoked{when}; it stays revoked across restarts.\n"
+        f"  For a working key, create one:\n"
+        f"    tenantctl keys create --name me {scopes}\n"
+        f"  or {renew} and start again: a new bootstrap value is a new key.\n"
+    )
 
 
 @main.command()
@@ -101,10 +161,14 @@ def worker() -> None:
             await worker.stop()
             await container.stop()
 
+    from domain.errors import DomainError
+
     try:
         asyncio.run(run())
     except TemplateError as exc:
         raise click.ClickException(str(exc)) from None
+    except DomainError as exc:  # e.g. a bootstrap key value another key has: a line, no traceback
+        raise click.ClickException(f"the worker could not start: {exc.code}: {exc.message}") from None
 
 
 class SweepFailed(click.ClickException):
@@ -226,7 +290,7 @@ def upgrade() -> None:
     settings = _settings()
     url = settings.effective_database_url
     if url.startswith("sqlite"):
-        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        settings.var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # holds the registry and keys
     asyncio.run(run_upgrade(url))
     click.echo("registry schema at head", err=True)
 

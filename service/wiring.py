@@ -21,6 +21,7 @@ from adapters.registry.batched_reads import BatchedGetTenant
 from adapters.registry.engine import normalize_url
 from adapters.registry.idempotency import IdempotencyStore
 from adapters.registry.outbox import OutboxStore
+from adapters.registry.api_keys import BootstrapChange
 from adapters.registry.sql import ApiKeyRecord, ApiKeyStore, SqlUnitOfWorkFactory, make_engine
 from domain.audit import ListTenantEvents, RecordAuditEvent
 from domain.provisioning import DeprovisionTenant, Gateways, ProvisioningSettings, ProvisionTenant
@@ -32,7 +33,7 @@ from domain.lifecycle import LifecycleEvent, RetryPolicy
 from domain.usecases import DeleteTenant, GetTenant, ListTenants, OnboardTenant, RetryTenant
 from domain.usecases import UpdateTenant
 from service import crash
-from service.apikeys import ALL_SCOPES, hash_key, public_prefix
+from service.apikeys import bootstrap_record
 from service.idempotency import ExpiredKeyPurger
 from service.jwt_auth import JwksVerifier
 from service.key_cache import VerifiedKeyCache
@@ -45,6 +46,27 @@ from service.waiters import TenantWaiters
 from service.worker import Worker
 
 log = structlog.get_logger("tenants.app")
+
+
+async def register_bootstrap_key(store: ApiKeyStore, key: str, now: datetime) -> ApiKeyRecord:
+    """Register the bootstrap key at start-up (the rules: ``ApiKeyStore.put_bootstrap``): a
+    changed value replaces the old key, a revoked key stays revoked. One log line says which,
+    with the key's id; never the key or its hash. ``ApiKeyConflict`` when another key has this value."""
+    record, change = await store.put_bootstrap(bootstrap_record(key, now))
+    if change is BootstrapChange.ROTATED:
+        log.warning(
+            "bootstrap_key_rotated", key_id=record.id, detail="the previous bootstrap key was replaced, it no longer works"
+        )
+    elif change is BootstrapChange.CREATED:
+        log.info("bootstrap_key_registered", key_id=record.id)
+    if record.revoked_at is not None:
+        log.warning(
+            "bootstrap_key_revoked",
+            key_id=record.id,
+            revoked_at=record.revoked_at.isoformat(),
+            hint="it stays revoked; a new bootstrap value registers a new key, or use `tenantctl keys create`",
+        )
+    return record
 
 
 class SystemClock:
@@ -90,6 +112,7 @@ class Container:
     sweep: SweepOrphans | None = None
     jwt: JwksVerifier | None = None  # set when TENANTS_JWT_JWKS_URL is
     key_cache: VerifiedKeyCache | None = None  # API keys verified within TENANTS_API_KEY_CACHE_S
+    bootstrap_key: ApiKeyRecord | None = None  # as registered at start-up (revoked, maybe)
     # Lifecycle events: the outbox, its destinations ("eventbridge:<bus>", "webhook:<hash>") and
     # the dispatcher delivering them (running under serve and worker when any destination is set).
     outbox: OutboxStore | None = None
@@ -303,22 +326,9 @@ class Container:
 
     async def _register_bootstrap_key(self) -> None:
         key = self.settings.bootstrap_api_key
-        if key is None or self.api_keys is None:
-            return
-        secret = key.get_secret_value()
-        await self.api_keys.ensure(
-            ApiKeyRecord(
-                id="key_bootstrap",
-                name="bootstrap",
-                prefix=public_prefix(secret),
-                key_hash=hash_key(secret),
-                scopes=tuple(ALL_SCOPES),
-                created_at=self.clock.now(),
-                expires_at=None,
-                revoked_at=None,
-                last_used_at=None,
-            )
-        )
+        if key is None or self.api_keys is None or self.bootstrap_key is not None:
+            return  # none configured, or `serve` registered it before the server started
+        self.bootstrap_key = await register_bootstrap_key(self.api_keys, key.get_secret_value(), self.clock.now())
 
     async def stop(self) -> None:
         if self.idempotency_purger is not None:

@@ -7,15 +7,18 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Row, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.registry.engine import transaction
 from adapters.registry.errors import translate_errors
 from adapters.registry.tables import api_keys
+from domain.errors import ApiKeyConflict
 
 
 def hash_key(key: str) -> str:
@@ -57,6 +60,12 @@ def _to_row(record: ApiKeyRecord) -> dict[str, Any]:
     }
 
 
+class BootstrapChange(StrEnum):
+    CREATED = "created"  # no bootstrap key was registered
+    ROTATED = "rotated"  # another value was: it is replaced and no longer authenticates
+    KEPT = "kept"  # this value was: kept as it is, a revocation included
+
+
 def _from_row(row: Row[Any]) -> ApiKeyRecord:
     m = row._mapping
     return ApiKeyRecord(
@@ -80,23 +89,75 @@ class ApiKeyStore:
         return (postgresql if self._engine.dialect.name == "postgresql" else sqlite).insert(api_keys)
 
     async def add(self, record: ApiKeyRecord) -> None:
-        with translate_errors():
-            async with transaction(self._engine, write=True) as conn:
-                await conn.execute(api_keys.insert().values(**_to_row(record)))
+        """Register a new key; ``ApiKeyConflict`` when its id or its value is registered already."""
+        try:
+            with translate_errors():
+                async with transaction(self._engine, write=True) as conn:
+                    await conn.execute(api_keys.insert().values(**_to_row(record)))
+        except IntegrityError:
+            # Not chained: the driver's error holds the statement's parameters (the hash), and
+            # PostgreSQL's DETAIL line repeats the conflicting value.
+            raise await self._conflict(record) from None
 
-    async def ensure(self, record: ApiKeyRecord) -> ApiKeyRecord:
-        """Register ``record`` unless a key with its hash exists; then bring that key's name,
-        scopes and expiry up to date (a bootstrap key registered at every start-up). Its id,
-        creation time, last use and any revocation are kept: a revoked key stays revoked."""
-        ins = self._insert().values(**_to_row(record))
-        stmt = ins.on_conflict_do_update(
-            index_elements=[api_keys.c.key_hash],
-            set_={"name": ins.excluded.name, "scopes": ins.excluded.scopes, "expires_at": ins.excluded.expires_at},
-        ).returning(*api_keys.c)
-        with translate_errors():
-            async with transaction(self._engine, write=True) as conn:
-                row = (await conn.execute(stmt)).one()
-        return _from_row(row)
+    async def _conflict(self, record: ApiKeyRecord) -> ApiKeyConflict:
+        if await self.get(record.id) is not None:
+            return ApiKeyConflict(f"an API key with id {record.id!r} exists already", holder_id=record.id)
+        holder = await self.find_by_hash(record.key_hash)
+        if holder is not None:
+            return ApiKeyConflict(f"this key's value is already API key {holder.id!r}", holder_id=holder.id)
+        return ApiKeyConflict("the API key conflicts with one registered meanwhile")
+
+    async def put_bootstrap(self, record: ApiKeyRecord) -> tuple[ApiKeyRecord, BootstrapChange]:
+        """Make ``record`` the key registered under ``record.id`` (the bootstrap key, at every
+        start-up). The same value as registered: kept with its id, creation time, last use and
+        any revocation (an operator's revocation is not undone by a restart), its name, scopes
+        and expiry brought up to date. Another value: the row is replaced, so the old value stops
+        authenticating. Concurrent start-ups with the same value all succeed (one creates or
+        rotates, the others keep). ``ApiKeyConflict`` when another key holds this value."""
+        for _ in range(3):
+            try:
+                with translate_errors():
+                    return await self._put_bootstrap(record)
+            except IntegrityError:
+                # The value is registered under another id, or (PostgreSQL) a concurrent start-up
+                # inserted the same row first and its unique index answered before ours waited.
+                holder = await self.find_by_hash(record.key_hash)
+                if holder is not None and holder.id != record.id:
+                    raise ApiKeyConflict(
+                        f"the value is already API key {holder.id!r} ({holder.name})", holder_id=holder.id
+                    ) from None
+        raise ApiKeyConflict(f"{record.id!r} could not be registered: concurrent changes kept conflicting")
+
+    async def _put_bootstrap(self, record: ApiKeyRecord) -> tuple[ApiKeyRecord, BootstrapChange]:
+        by_id = select(api_keys).where(api_keys.c.id == record.id)
+        async with transaction(self._engine, write=True) as conn:
+            # FOR UPDATE (PostgreSQL; SQLite holds its write lock already): a concurrent start-up
+            # waits here and then sees this one's value, so it keeps rather than rotates again.
+            current = (await conn.execute(by_id.with_for_update())).first()
+            if current is None:
+                insert = (
+                    self._insert()
+                    .values(**_to_row(record))
+                    .on_conflict_do_nothing(index_elements=[api_keys.c.id])
+                    .returning(*api_keys.c)
+                )
+                row = (await conn.execute(insert)).first()
+                if row is not None:
+                    return _from_row(row), BootstrapChange.CREATED
+                # A concurrent start-up registered one first: compare with it as below.
+                current = (await conn.execute(by_id.with_for_update())).one()
+            if current._mapping["key_hash"] == record.key_hash:
+                kept = (
+                    update(api_keys)
+                    .where(api_keys.c.id == record.id)
+                    .values(name=record.name, scopes=list(record.scopes), expires_at=record.expires_at)
+                    .returning(*api_keys.c)
+                )
+                return _from_row((await conn.execute(kept)).one()), BootstrapChange.KEPT
+            # Another value: a new key under the same id (its own creation time, not revoked).
+            fresh = {k: v for k, v in _to_row(record).items() if k != "id"}
+            rotated = update(api_keys).where(api_keys.c.id == record.id).values(**fresh).returning(*api_keys.c)
+            return _from_row((await conn.execute(rotated)).one()), BootstrapChange.ROTATED
 
     async def find_by_hash(self, key_hash: str) -> ApiKeyRecord | None:
         with translate_errors():

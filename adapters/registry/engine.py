@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,10 +42,39 @@ def _sqlite_file(u: URL) -> Path | None:
     return Path(db).expanduser()
 
 
+# SQLite's side files: write-ahead log, its shared-memory index, the rollback journal.
+_SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """The registry holds API key hashes and tenant data: owner-only.
+
+    A directory created here is 0700 (an existing one is left as its owner made it: it may be a
+    home or a shared directory). The file is created 0600 before SQLite opens it, and SQLite
+    gives its -wal, -shm and -journal files the mode of the database file. An existing file of
+    ours (and its side files) loses any permission for other users; group permissions on it are
+    the operator's choice, so they are kept.
+    """
+    if not path.parent.is_dir():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:
+        pass  # it exists, or cannot be made: SQLite reports the latter when it connects
+    for file in (path, *(path.with_name(path.name + side) for side in _SQLITE_SIDE_FILES)):
+        try:
+            st = file.stat()
+            if st.st_uid == os.getuid() and st.st_mode & stat.S_IRWXO:
+                file.chmod(stat.S_IMODE(st.st_mode) & ~stat.S_IRWXO)
+        except OSError:
+            continue
+
+
 def make_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     """An engine for the registry.
 
-    SQLite: WAL, a 5 s busy timeout and foreign keys on every connection; the driver's implicit
+    SQLite: the file private to its owner (``_private_sqlite_file``); WAL, a 5 s busy timeout and
+    foreign keys on every connection; the driver's implicit
     transaction handling is turned off and ``BEGIN`` is emitted by us, so a transaction can be
     started ``IMMEDIATE`` (taking the write lock up front) when it will write.
     PostgreSQL: a connection that sat in the pool for more than ``PING_IDLE_S`` is pinged on
@@ -52,10 +83,12 @@ def make_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     spend three, BEGIN, a query and ROLLBACK, on every checkout).
     """
     u = normalize_url(url)
+    # A statement's parameters (API key hashes among them) stay out of error messages and logs.
+    kwargs.setdefault("hide_parameters", True)
     if u.get_backend_name() == "sqlite":
         path = _sqlite_file(u)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(path)
         elif "poolclass" not in kwargs:
             # An in-memory database lives and dies with its one connection.
             kwargs.setdefault("poolclass", StaticPool)

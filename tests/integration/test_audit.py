@@ -100,7 +100,7 @@ async def second_key(key_store: ApiKeyStore, *scopes: str) -> tuple[str, str]:
         scopes=scopes,
         created_at=datetime.now(UTC),
     )
-    await key_store.ensure(record)
+    await key_store.add(record)
     return key_id, key
 
 

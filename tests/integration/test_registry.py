@@ -398,12 +398,12 @@ async def test_api_key_store(engine: AsyncEngine) -> None:
         scopes=("tenants:read",),
         created_at=T0,
     )
-    first = await store.ensure(record)
-    assert first == record
-    second = await store.ensure(
-        ApiKeyRecord(new_key_id(), "bootstrap", secret[:8], hash_key(secret), ("tenants:read", "tenants:write"), T0)
+    first, change = await store.put_bootstrap(record)
+    assert first == record and change == "created"
+    second, change = await store.put_bootstrap(
+        ApiKeyRecord(record.id, "bootstrap", secret[:8], hash_key(secret), ("tenants:read", "tenants:write"), T0)
     )
-    assert second.id == record.id and second.scopes == ("tenants:read", "tenants:write")
+    assert second.id == record.id and second.scopes == ("tenants:read", "tenants:write") and change == "kept"
     assert [k.id for k in await store.list()] == [record.id]
 
     other = ApiKeyRecord(new_key_id(), "ci", "tk_other", hash_key("tk_other-secret"), (), T0 + timedelta(seconds=1))
@@ -429,8 +429,8 @@ async def test_api_key_store(engine: AsyncEngine) -> None:
     assert await store.get(record.id) == found
     assert await store.get("key_unknown") is None
     # Re-registering at the next start-up does not bring a revoked key back.
-    again = await store.ensure(record)
-    assert again.revoked_at == revoked_at
+    again, change = await store.put_bootstrap(record)
+    assert again.revoked_at == revoked_at and change == "kept"
 
 
 # --- migrations -----------------------------------------------------------------------------
@@ -450,7 +450,7 @@ async def _tables(url: str) -> set[str]:
 
 
 async def test_migration_stairway(empty_database_url: str) -> None:
-    app_tables = {"tenants", "jobs", "api_keys", "idempotency_keys", "audit_events"}
+    app_tables = {"tenants", "jobs", "api_keys", "idempotency_keys", "audit_events", "server_keys"}
     assert await current_revision(empty_database_url) is None
     await upgrade(empty_database_url)
     assert await current_revision(empty_database_url) == head_revision() is not None
