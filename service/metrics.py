@@ -40,7 +40,7 @@ THROTTLING_CODES = frozenset(
         "SlowDown",
         "ProvisionedThroughputExceededException",
         "BandwidthLimitExceeded",
-        "LimitExceededException",
+        # Not LimitExceededException: that is a quota (domain.errors.QUOTA_CODES), failed at once.
         "PriorRequestNotComplete",
         "EC2ThrottledException",
     }

@@ -91,3 +91,25 @@ def test_each_metrics_object_has_its_own_registry() -> None:
     assert second.registry.get_sample_value(
         "tenants_aws_calls_total", {"service": "sts", "operation": "GetCallerIdentity", "outcome": "ok"}
     ) is None
+
+
+async def test_a_quota_error_is_counted_as_failed_not_throttled(client: Any, emulator_endpoint: str) -> None:
+    """A quota is not a throttle (issue 12, item 4): the call fails once and is never retried, so
+    /metrics must not report it as throttled (alerts on throttling would fire for a full account)."""
+    tenant_id = unique_id("metq")
+    set_faults(emulator_endpoint, operation="CreateGroup", error="LimitExceededException", count=1)
+    try:
+        created = await client.post(
+            "/v1/tenants",
+            json={"tenant_id": tenant_id, "tier": "basic", "display_name": "Metrics"},
+            headers={**AUTH, "Prefer": "wait=60"},
+        )
+    finally:
+        clear_faults(emulator_endpoint)
+    assert created.json()["status"] == "failed", created.text
+    assert created.json()["last_error"]["code"] == "quota_exceeded"
+    parsed = samples((await client.get("/metrics")).text)
+    calls = "tenants_aws_calls_total"
+    assert value(parsed, calls, service="cognito-idp", operation="CreateGroup", outcome="throttled") == 0
+    assert value(parsed, calls, service="cognito-idp", operation="CreateGroup", outcome="retried") == 0
+    assert value(parsed, calls, service="cognito-idp", operation="CreateGroup", outcome="failed") == 1
