@@ -214,6 +214,9 @@ class _TenantRun:
         self.outputs: dict[str, Any] = dict(tenant.outputs)
         # The first run of a fresh tenant (module docstring): its steps skip their look-ups.
         self.fresh = False
+        # Teardown steps that had nothing to delete of a resource the tier never makes: their
+        # audit events say "skipped", not "ok" (see _skip_if_never_had).
+        self.skipped: set[str] = set()
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -591,30 +594,52 @@ class _TenantRun:
 
     # -- teardown steps ------------------------------------------------------------------------
 
+    def _skip_if_never_had(self, step: str, made_by: str, *recorded: str) -> None:
+        """Called by a teardown step that found nothing of the tenant's to delete: the step is
+        recorded ``skipped`` when the tenant's tier never makes that resource (the provisioning
+        step ``made_by`` is not in its plan) and no run completed that step or recorded one of
+        its outputs (``recorded``). Never when the tier is no longer defined. The look-ups have
+        run all the same: a resource of the tenant's name and tags (a run under an older
+        template, cut short) is deleted, and the step is then done, not skipped."""
+        if self.template is None or made_by in self.tenant.completed_steps:
+            return
+        if any(self.outputs.get(key) for key in recorded):
+            return
+        with_admin = bool(self.spec.admin_email) and self.template.admin_group is not None
+        if made_by not in {s.name for s in provisioning_steps(self.template, with_admin=with_admin)}:
+            self.skipped.add(step)
+
     async def _delete_role(self, kind: str) -> dict[str, Any]:
-        await self._delete_role_named(self.names.role(kind))
+        deleted = await self._delete_role_named(self.names.role(kind))
         key = ROLE_KINDS[kind]
+        if not deleted:
+            self._skip_if_never_had(f"delete_{kind}_role", f"{kind}_role", f"{key}_role_arn", f"{key}_role_name")
         return {f"{key}_role_arn": None, f"{key}_role_name": None}
 
     async def delete_extra_roles(self) -> dict[str, Any]:
         # By the template's names too: a role created just before a crash was never recorded.
         roles = set(self.outputs.get("extra_role_arns") or {}) | set(self.template.roles if self.template else {})
-        await asyncio.gather(*(self._delete_role_named(self.names.extra_role(role)) for role in sorted(roles)))
+        deleted = await asyncio.gather(*(self._delete_role_named(self.names.extra_role(role)) for role in sorted(roles)))
+        if not any(deleted):
+            self._skip_if_never_had("delete_extra_roles", "extra_roles", "extra_role_arns")
         return {"extra_role_arns": None}
 
-    async def _delete_role_named(self, name: str) -> None:
+    async def _delete_role_named(self, name: str) -> bool:
+        """Whether a role of the tenant's was there to delete."""
         role = await self.gw.iam.get_role(self.cell, name=name)
-        if self._owned(role):
-            try:
-                # Inline policies go first: IAM refuses to delete a role that still has any.
-                for policy in await self.gw.iam.list_role_policies(self.cell, role_name=name):
-                    try:
-                        await self.gw.iam.delete_role_policy(self.cell, role_name=name, policy_name=policy)
-                    except CloudNotFound:
-                        pass
-                await self.gw.iam.delete_role(self.cell, name=name)
-            except CloudNotFound:
-                pass  # gone meanwhile: counts as deleted
+        if not self._owned(role):
+            return False
+        try:
+            # Inline policies go first: IAM refuses to delete a role that still has any.
+            for policy in await self.gw.iam.list_role_policies(self.cell, role_name=name):
+                try:
+                    await self.gw.iam.delete_role_policy(self.cell, role_name=name, policy_name=policy)
+                except CloudNotFound:
+                    pass
+            await self.gw.iam.delete_role(self.cell, name=name)
+        except CloudNotFound:
+            pass  # gone meanwhile: counts as deleted
+        return True
 
     async def delete_auth_role(self) -> dict[str, Any]:
         return await self._delete_role("auth")
@@ -634,14 +659,14 @@ class _TenantRun:
 
     async def delete_hosted_ui_domain(self) -> dict[str, Any]:
         pool = await self._find_user_pool()
-        if self._owned(pool):
-            assert pool is not None
-            domain = pool.extra.get("domain")
-            if domain:
-                try:
-                    await self.gw.user_pools.delete_domain(self.cell, pool_id=pool.id, domain=domain)
-                except CloudNotFound:
-                    pass
+        domain = pool.extra.get("domain") if pool is not None and self._owned(pool) else None
+        if pool is not None and domain:
+            try:
+                await self.gw.user_pools.delete_domain(self.cell, pool_id=pool.id, domain=domain)
+            except CloudNotFound:
+                pass
+        else:
+            self._skip_if_never_had("delete_hosted_ui_domain", "hosted_ui_domain", "hosted_ui_domain", "hosted_ui_domain_prefix")
         return {"hosted_ui_domain": None, "hosted_ui_domain_prefix": None}
 
     async def delete_client_secret(self) -> dict[str, Any]:
@@ -651,7 +676,9 @@ class _TenantRun:
         recorded = dict(self.outputs.get("app_client_secret_arns") or {})
         if self.outputs.get("app_client_secret_arn"):
             recorded.setdefault(self.outputs.get("primary_app_client") or "default", self.outputs["app_client_secret_arn"])
+        secret_keys = ("app_client_secret_arn", "app_client_secret_arns")
         if self.gw.secrets is None and not recorded:
+            self._skip_if_never_had("delete_client_secret", "client_secret", *secret_keys)
             return done  # no store and nothing stored: nothing to do
         store = self._secrets
         primary = self.outputs.get("primary_app_client") or (self.template.primary_client if self.template else "default")
@@ -661,17 +688,20 @@ class _TenantRun:
             self.names.named_client_secret(name, primary=name == primary): recorded.get(name) for name in sorted(clients)
         }
 
-        async def delete(arn: str | None, name: str) -> None:
+        async def delete(arn: str | None, name: str) -> bool:
             found = await store.find_secret(self.cell, name=arn) if arn else None
             found = found or await store.find_secret(self.cell, name=name)
-            if self._owned(found):
-                assert found is not None
-                try:
-                    await store.delete_secret(self.cell, arn_or_name=found.arn or found.id)
-                except CloudNotFound:
-                    pass
+            if not self._owned(found):
+                return False
+            assert found is not None
+            try:
+                await store.delete_secret(self.cell, arn_or_name=found.arn or found.id)
+            except CloudNotFound:
+                pass
+            return True
 
-        await asyncio.gather(*(delete(arn, name) for name, arn in lookups.items()))
+        if not any(await asyncio.gather(*(delete(arn, name) for name, arn in lookups.items()))):
+            self._skip_if_never_had("delete_client_secret", "client_secret", *secret_keys)
         return done
 
     async def delete_user_pool(self) -> dict[str, Any]:
@@ -735,7 +765,11 @@ class _TenantRun:
         return {"identity_providers": self.spec.settings.provider_names}
 
     async def delete_identity_provider_secrets(self) -> dict[str, Any]:
-        if self.gw.secrets is None or not self.spec.settings.identity_providers:
+        if not any(provider.has_secret for provider in self.spec.settings.identity_providers):
+            # Nothing to look up: the tenant's settings hold no provider with a client secret.
+            self.skipped.add("delete_identity_provider_secrets")
+            return {}
+        if self.gw.secrets is None:
             return {}
         for provider in self.spec.settings.identity_providers:
             if provider.has_secret:
@@ -939,6 +973,7 @@ class _PlanRunner:
         completed: bool,
         fence: Job | None,
         duration_s: float | None = None,
+        skipped: bool = False,
     ) -> None:
         async with self._uow() as uow:
             if fence is not None and not await uow.jobs.holds(fence):
@@ -956,7 +991,8 @@ class _PlanRunner:
             tenant.updated_at = self._clock.now()
             await uow.tenants.save(tenant)
             duration = {} if duration_s is None else {"duration_ms": round(duration_s * 1000, 1)}
-            await self._audit(uow, tenant_id, f"step.{step}", "ok", fence, **duration)
+            # "skipped": a teardown step with nothing to delete of a resource the tier never makes.
+            await self._audit(uow, tenant_id, f"step.{step}", "skipped" if skipped else "ok", fence, **duration)
             await uow.commit()
 
     async def _finish(
@@ -1031,6 +1067,7 @@ class _PlanRunner:
                         completed=record_completed,
                         fence=fence,
                         duration_s=time.perf_counter() - started,
+                        skipped=step.name in run.skipped,
                     )
             except Superseded:
                 outcome = "superseded"

@@ -229,24 +229,13 @@ def _sweep_summary(report: SweepReport) -> str:
 
 
 def _print_sweep_table(report: SweepReport) -> None:
-    headers = ("kind", "id", "name", "tenant", "reason", "action")
-    rows = [(e.kind, e.id, e.name, e.tenant_id or "-", e.reason, e.action) for e in report.entries]
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:  # pragma: no cover - rich comes with litestar[standard]
-        widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-        for line in (headers, *rows):
-            click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
-    else:
-        if rows:
-            table = Table(*headers, box=None, header_style="bold")
-            for column in table.columns:
-                column.overflow = "fold"  # never truncate an id an operator may need to copy
-            for row in rows:
-                table.add_row(*row)
-            # Piped output is not cut to 80 columns: whole lines for grep and awk.
-            Console(highlight=False, emoji=False, markup=False, width=None if sys.stdout.isatty() else 10_000).print(table)
+    from service import cli_output
+
+    if report.entries:
+        table = cli_output.table("kind", "id", "name", "tenant", "reason", "action")
+        for e in report.entries:
+            table.add_row(e.kind, e.id, e.name, e.tenant_id or "-", e.reason, e.action)
+        cli_output.print_table(table)
     click.echo(_sweep_summary(report))
 
 

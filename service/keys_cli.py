@@ -129,10 +129,12 @@ def list_(output: str) -> None:
     if output == "json":
         click.echo(json.dumps(views, indent=2))
         return
-    rows = [tuple(_cell(v[c]) for c in _COLUMNS) for v in views]
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(_COLUMNS)]
-    for line in (_COLUMNS, *rows):
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+    from service import cli_output
+
+    table = cli_output.table(*_COLUMNS)
+    for view in views:
+        table.add_row(*(_cell(view[c]) for c in _COLUMNS))
+    cli_output.print_table(table)
     click.echo(f"{len(views)} key(s)", err=True)
 
 

@@ -243,7 +243,13 @@ class AuditEventOut(msgspec.Struct):
         ),
     ]
     action: Annotated[str, Meta(examples=["tenant.create", "step.user_pool", "tenant.active"])]
-    outcome: Annotated[str, Meta(description="ok | accepted | refused | error")]
+    outcome: Annotated[
+        str,
+        Meta(
+            description="ok | accepted | refused | error; skipped for a teardown step that had nothing to "
+            "delete of a resource the tenant's tier never has"
+        ),
+    ]
     detail: Annotated[
         dict[str, Any], Meta(description="HTTP status, error code, step duration; never a key, token or secret.")
     ]

@@ -16,6 +16,8 @@ from typing import Any, NoReturn
 import click
 import httpx
 
+from service import cli_output
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -142,27 +144,12 @@ def _api(url: str, api_key: str) -> Iterator[Api]:
         api.close()
 
 
-def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
-    stream = sys.stderr if stderr else sys.stdout
-    # Piped output is not cut to 80 columns: whole lines for grep and awk. No markup or emoji codes:
-    # an ARN holds ":secret:" and a display name may hold "[b]", both printed as they are.
-    return Console(file=stream, highlight=False, markup=False, emoji=False, width=None if stream.isatty() else 10_000)
-
-
 def _print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2))
 
 
 def _tenants_table(tenants: list[dict[str, Any]], *, stderr: bool = False) -> None:
-    from rich.table import Table
-
-    table = Table(
-        "tenant_id", "tier", "status", "display_name", "updated_at", "last_error", box=None, header_style="bold"
-    )
-    for column in table.columns:
-        column.overflow = "fold"  # never truncate an id an operator may need to copy
+    table = cli_output.table("tenant_id", "tier", "status", "display_name", "updated_at", "last_error")
     for t in tenants:
         error = t.get("last_error") or {}
         table.add_row(
@@ -173,14 +160,11 @@ def _tenants_table(tenants: list[dict[str, Any]], *, stderr: bool = False) -> No
             t.get("updated_at") or "",
             error.get("code") or "-",
         )
-    _console(stderr).print(table)
+    cli_output.print_table(table, stderr=stderr)
 
 
 def _tenant_table(tenant: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    table = Table("field", "value", box=None, show_header=False)
-    table.columns[1].overflow = "fold"
+    table = cli_output.table("field", "value", show_header=False)
     for key in ("tenant_id", "display_name", "tier", "status", "admin_email", "created_at", "updated_at"):
         table.add_row(key, str(tenant.get(key) or "-"))
     error = tenant.get("last_error")
@@ -195,7 +179,7 @@ def _tenant_table(tenant: dict[str, Any]) -> None:
         table.add_row(key, _cell(value))
     if tenant.get("settings_status"):
         table.add_row("settings_status", str(tenant["settings_status"]))
-    _console().print(table)
+    cli_output.print_table(table)
 
 
 def _cell(value: Any) -> str:
@@ -249,7 +233,7 @@ class _Events:
             if self._cursor:
                 params["cursor"] = self._cursor
             response = self._api.call("GET", f"/v1/tenants/{self._tenant_id}/events", params=params, allow=(404,))
-            if response.status_code == 404:  # no event recorded under this id yet
+            if response.status_code == 404:  # no tenant under this id (yet)
                 return fresh
             page = response.json()
             for event in page["items"]:
@@ -261,16 +245,20 @@ class _Events:
             self._cursor = page["next_cursor"]
 
 
-def _event_line(event: dict[str, Any]) -> str | None:
+def _event_line(event: dict[str, Any]) -> tuple[str, str, str] | None:
+    """A step that ran (``done``, with its duration), one skipped because the tenant never had its
+    resource (``skip``), or the failure that ended the run (``FAIL``)."""
     action, detail = event["action"], event.get("detail") or {}
     if action.startswith("step."):
+        name = action.removeprefix("step.")
+        if event.get("outcome") == "skipped":
+            return "skip", name, ""
         duration = detail.get("duration_ms")
-        took = f"{duration:>9.1f} ms" if isinstance(duration, int | float) else ""
-        return f"  done  {action.removeprefix('step.'):<34} {took}".rstrip()
+        return "done", name, f"{duration:.1f} ms" if isinstance(duration, int | float) else ""
     if action == "tenant.failed":
-        return f"  FAIL  provisioning failed at step {detail.get('step')}: {detail.get('code')}"
+        return "FAIL", f"provisioning failed at step {detail.get('step')}: {detail.get('code')}", ""
     if action == "tenant.teardown_failed":
-        return f"  FAIL  teardown failed at step {detail.get('step')}: {detail.get('code')}"
+        return "FAIL", f"teardown failed at step {detail.get('step')}: {detail.get('code')}", ""
     return None
 
 
@@ -281,7 +269,7 @@ def _wait(
     *,
     until: set[str],
     timeout: float,
-    echo: Callable[[str], None] | None,
+    printer: cli_output.StepPrinter | None,
     teardown: bool = False,
 ) -> dict[str, Any]:
     """Poll until the tenant reaches a status in ``until``; print each step as it finishes.
@@ -299,18 +287,15 @@ def _wait(
         for event in events.new():
             teardown_failed = teardown_failed or event["action"] == "tenant.teardown_failed"
             line = _event_line(event)
-            if echo is not None and line:
-                echo(line)
+            if printer is not None and line:
+                printer.line(*line)
         if tenant["status"] in until or teardown_failed:
             return tenant
         if time.monotonic() > deadline:
             raise CliError(f"{tenant_id} is still {tenant['status']} after {timeout:g} s", EXIT_UNAVAILABLE)
+        if printer is not None:
+            printer.waiting(f"{tenant_id} is {tenant['status']}")
         time.sleep(_POLL_S)
-
-
-def _progress_echo(output: str) -> Callable[[str], None]:
-    # With --output json, stdout carries only the JSON document.
-    return lambda line: click.echo(line, err=output == "json")
 
 
 def _finish(tenant: dict[str, Any], output: str, *, good: str) -> NoReturn:
@@ -580,7 +565,10 @@ def _request_and_follow(
         _show(tenant, output)
         return
     until = {"deleted"} if teardown else {"active", "failed"}
-    tenant = _wait(api, tenant_id, events, until=until, timeout=timeout, echo=_progress_echo(output), teardown=teardown)
+    # With --output json, stdout carries only the JSON document.
+    printer = cli_output.StepPrinter(stderr=output == "json")
+    with printer.spinner(f"{tenant_id} is {tenant['status']}"):
+        tenant = _wait(api, tenant_id, events, until=until, timeout=timeout, printer=printer, teardown=teardown)
     _finish(tenant, output, good="deleted" if teardown else "active")
 
 
@@ -608,7 +596,7 @@ def _bulk_delete(
     done: list[str] = []
     failed: dict[str, str] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=_console(stderr=True), transient=False) as progress:
+    with Progress(*columns, console=cli_output.console(stderr=True), transient=False) as progress:
         task = progress.add_task("deleting", total=len(targets))
         for target in targets:
             tid = target["tenant_id"]
@@ -619,7 +607,7 @@ def _bulk_delete(
                     events.new()
                 api.call("DELETE", f"/v1/tenants/{tid}")
                 if wait:
-                    final = _wait(api, tid, events, until={"deleted"}, timeout=timeout, echo=None, teardown=True)
+                    final = _wait(api, tid, events, until={"deleted"}, timeout=timeout, printer=None, teardown=True)
                     if final["status"] != "deleted":
                         raise CliError("teardown failed", EXIT_FAILED)
                 done.append(tid)

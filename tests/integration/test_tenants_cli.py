@@ -16,9 +16,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from adapters.registry.migrate import upgrade
+from domain.naming import ResourceNames, ownership_tags
 from service.cli import main
-from tests.helpers import API_KEY, unique_id
-from tests.reliability.harness import Service, free_port
+from tests.helpers import API_KEY, boto, unique_id
+from tests.reliability.harness import PREFIX, Service, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -134,6 +135,84 @@ def test_delete_wait_ends_deleted(service: Service) -> None:
     assert result.exit_code == 0, result.output
     assert any(line.strip().startswith("done") for line in result.stdout.splitlines()), result.stdout
     assert api_tenant(service, tenant_id)["status"] == "deleted"
+
+
+# Teardown steps of resources only some tiers have: basic has no hosted-UI domain, no app client
+# secret and no guest (unauthenticated) role; premium has all three.
+TIER_ONLY = ("delete_hosted_ui_domain", "delete_client_secret", "delete_unauth_role")
+
+
+def step_verbs(stdout: str) -> dict[str, str]:
+    """``{step: "done" | "skip" | "FAIL"}`` from the step lines `--wait` prints."""
+    verbs: dict[str, str] = {}
+    for line in stdout.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] in ("done", "skip", "FAIL"):
+            assert words[1] not in verbs, stdout  # one line per step
+            verbs[words[1]] = words[0]
+    return verbs
+
+
+def events_of(service: Service, tenant_id: str) -> list[dict[str, Any]]:
+    with service.client() as client:
+        return client.get(f"/v1/tenants/{tenant_id}/events", params={"limit": 200}).json()["items"]  # type: ignore[no-any-return]
+
+
+def test_teardown_of_a_basic_tenant_skips_what_its_tier_never_had(service: Service) -> None:
+    tenant_id = onboard(service, "basic")
+    result = tenantctl(service, "delete", tenant_id, "--wait", "--timeout", "60")
+    assert result.exit_code == 0, result.output
+
+    verbs = step_verbs(result.stdout)
+    assert {name: verbs.get(name) for name in TIER_ONLY} == dict.fromkeys(TIER_ONLY, "skip"), result.stdout
+    for name in ("delete_auth_role", "delete_identity_pool", "delete_user_pool"):
+        assert verbs.get(name) == "done", result.stdout
+    assert api_tenant(service, tenant_id)["status"] == "deleted"
+    # The audit trail says the same: those steps are recorded skipped, not ok.
+    outcomes = {e["action"]: e["outcome"] for e in events_of(service, tenant_id) if e["action"].startswith("step.delete_")}
+    assert {name: outcomes[f"step.{name}"] for name in TIER_ONLY} == dict.fromkeys(TIER_ONLY, "skipped")
+    assert outcomes["step.delete_user_pool"] == "ok"
+
+
+def test_teardown_of_a_premium_tenant_deletes_its_domain_secret_and_guest_role(
+    service: Service, emulator_endpoint: str
+) -> None:
+    tenant_id = onboard(service, "premium")
+    resources = api_tenant(service, tenant_id)["resources"]
+    assert resources.get("hosted_ui_domain") and resources.get("app_client_secret_arn"), resources
+    result = tenantctl(service, "delete", tenant_id, "--wait", "--timeout", "60")
+    assert result.exit_code == 0, result.output
+
+    verbs = step_verbs(result.stdout)
+    assert {name: verbs.get(name) for name in TIER_ONLY} == dict.fromkeys(TIER_ONLY, "done"), result.stdout
+    iam = boto("iam", emulator_endpoint)
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_role(RoleName=ResourceNames(PREFIX, tenant_id).role("unauth"))
+    secrets = boto("secretsmanager", emulator_endpoint)
+    with pytest.raises(secrets.exceptions.ResourceNotFoundException):
+        secrets.describe_secret(SecretId=resources["app_client_secret_arn"])
+
+
+def test_teardown_still_deletes_a_guest_role_its_tier_never_makes(service: Service, emulator_endpoint: str) -> None:
+    """A role of the tenant's name and tags (left by a run under an older template, say) is found
+    by name and deleted: a step is only skipped when there is nothing of the tenant's to delete."""
+    tenant_id = onboard(service, "basic")
+    name = ResourceNames(PREFIX, tenant_id).role("unauth")
+    iam = boto("iam", emulator_endpoint)
+    iam.create_role(
+        RoleName=name,
+        Path="/tenants/",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        Tags=[{"Key": k, "Value": v} for k, v in ownership_tags(tenant_id).items()],
+    )
+    result = tenantctl(service, "delete", tenant_id, "--wait", "--timeout", "60")
+    assert result.exit_code == 0, result.output
+
+    verbs = step_verbs(result.stdout)
+    assert verbs.get("delete_unauth_role") == "done", result.stdout
+    assert (verbs.get("delete_hosted_ui_domain"), verbs.get("delete_client_secret")) == ("skip", "skip"), result.stdout
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_role(RoleName=name)
 
 
 def test_bulk_delete_answered_no_deletes_nothing(service: Service) -> None:

@@ -131,10 +131,12 @@ class Stub:
         self.events: list[dict[str, Any]] = []
         self.tenant: dict[str, Any] = TENANT
         self.requests: list[str] = []
+        self.deleted = False
 
     def answer(self, method: str, target: str) -> tuple[int, Any]:
         self.requests.append(f"{method} {target}")
         url = urlsplit(target)
+        requested = any(r.startswith(("POST", "DELETE")) for r in self.requests)
         query = parse_qs(url.query)
         if url.path == "/v1/tenants" and method == "GET":  # two pages, one tenant each
             if query.get("cursor") == ["page2"]:
@@ -143,10 +145,12 @@ class Stub:
         if url.path == "/v1/tenants" and method == "POST":
             return 202, {**self.tenant, "status": "provisioning"}
         if url.path == "/v1/tenants/acme/events":
-            return 200, {"items": self.events, "next_cursor": None}
+            # The run's events exist once the run was asked for.
+            return 200, {"items": self.events if requested else [], "next_cursor": None}
         if url.path == "/v1/tenants/acme" and method == "DELETE":
+            self.deleted = True
             return 202, {**self.tenant, "status": "deprovisioning"}
-        if url.path == "/v1/tenants/acme":
+        if url.path == "/v1/tenants/acme" and not self.deleted:
             return 200, self.tenant
         return 404, {"title": "Not Found", "detail": "no such tenant", "status": 404}
 
@@ -186,9 +190,12 @@ def stub() -> Iterator[tuple[str, Stub]]:
         server.server_close()
 
 
-def tenantctl(url: str, *args: str) -> Result:
-    env = {"TENANTS_URL": url, "TENANTS_API_KEY": API_KEY, "COLUMNS": None, "FORCE_COLOR": None, "TTY_COMPATIBLE": None}
+def tenantctl(url: str, *args: str, **env: str | None) -> Result:
+    env = {"TENANTS_URL": url, "TENANTS_API_KEY": API_KEY, "COLUMNS": None, "FORCE_COLOR": None, "TTY_COMPATIBLE": None, **env}
     return CliRunner().invoke(main, ["tenants", *args], env=env, catch_exceptions=False)
+
+
+ANSI = re.compile(r"\x1b\[")
 
 
 def test_list_json_is_byte_stable(stub: tuple[str, Stub]) -> None:
@@ -203,3 +210,87 @@ def test_show_json_is_byte_stable(stub: tuple[str, Stub]) -> None:
     result = tenantctl(url, "show", "acme", "--output", "json")
     assert result.exit_code == 0, result.output
     assert result.stdout_bytes == SHOW_JSON.encode()
+
+
+# A CI job often sets FORCE_COLOR for its own tools; a pipe still gets plain text.
+FORCED_COLOR = {"FORCE_COLOR": "1", "TTY_COMPATIBLE": "1", "COLUMNS": "60"}
+
+
+def test_show_table_keeps_every_value_whole_on_one_line_without_escape_codes(stub: tuple[str, Stub]) -> None:
+    url, _ = stub
+    result = tenantctl(url, "show", "acme", **FORCED_COLOR)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert not ANSI.search(out), repr(out)
+    lines = out.splitlines()
+    assert [line for line in lines if LONG_ARN in line] == [f"app_client_secret_arn  {LONG_ARN}"]
+    assert "\u2026" not in out and "..." not in out  # nothing ellipsized
+    assert "display_name           Acme Café [b]Ltd[/b]" in lines  # printed as given, not as markup
+    assert "app_clients            default=1example23456789" in lines
+    assert any(line.strip() == "mobile=2example34567890" for line in lines)
+    assert "callback_urls          https://acme.example/cb" in lines
+    assert all(line == line.rstrip() for line in lines), repr(out)
+
+
+def test_list_table_is_plain_aligned_text_with_a_count(stub: tuple[str, Stub]) -> None:
+    url, _ = stub
+    result = tenantctl(url, "list", **FORCED_COLOR)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert not ANSI.search(out), repr(out)
+    header, first, second, count = out.splitlines()
+    assert header.split() == ["tenant_id", "tier", "status", "display_name", "updated_at", "last_error"]
+    assert first.split() == ["acme", "premium", "active", "Acme", "Café", "[b]Ltd[/b]", TENANT["updated_at"], "-"]
+    assert second.split() == ["globex", "basic", "failed", "Globex", OTHER["updated_at"], "LimitExceededException"]
+    # Columns line up: every row's status starts where the header's does.
+    assert first.index("active") == second.index("failed") == header.index("status")
+    assert count == "2 tenant(s)"
+    assert all(line == line.rstrip() for line in out.splitlines()), repr(out)
+
+
+def step(name: str, duration_ms: float, outcome: str = "ok", event_id: int = 1) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "tenant_id": "acme",
+        "at": "2026-11-26T14:16:21+00:00",
+        "actor": "worker:w1",
+        "action": f"step.{name}",
+        "outcome": outcome,
+        "detail": {"operation": "deprovision", "duration_ms": duration_ms},
+        "request_id": None,
+    }
+
+
+def test_delete_wait_prints_done_and_skip_step_lines_aligned(stub: tuple[str, Stub]) -> None:
+    url, state = stub
+    state.events = [
+        step("delete_auth_role", 41.25, event_id=1),
+        step("delete_hosted_ui_domain", 3.0, "skipped", event_id=2),
+        step("delete_user_pool", 1612.7, event_id=3),
+        {**step("x", 0, event_id=4), "action": "tenant.deleted", "detail": {"operation": "deprovision"}},
+    ]
+    result = tenantctl(url, "delete", "acme", "--wait", "--timeout", "10", **FORCED_COLOR)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert not ANSI.search(out), repr(out)
+    lines = [line for line in out.splitlines() if "delete_" in line]
+    assert [line.split() for line in lines] == [
+        ["done", "delete_auth_role", "41.2", "ms"],
+        ["skip", "delete_hosted_ui_domain"],
+        ["done", "delete_user_pool", "1612.7", "ms"],
+    ]
+    assert lines[0].index("delete_") == lines[1].index("delete_") == lines[2].index("delete_")
+    assert lines[0].rindex("ms") == lines[2].rindex("ms")  # durations right-aligned
+    assert all(line == line.rstrip() for line in out.splitlines()), repr(out)
+
+
+def test_wait_with_json_output_keeps_step_lines_off_stdout(stub: tuple[str, Stub]) -> None:
+    url, state = stub
+    state.events = [step("user_pool", 612.74, event_id=1), step("hosted_ui_domain", 20.0, event_id=2)]
+    result = tenantctl(url, "create", "acme", "--tier", "premium", "--display-name", "Acme", "--wait", "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == SHOW_JSON.encode()
+    assert [line.split() for line in result.stderr.splitlines() if "done" in line] == [
+        ["done", "user_pool", "612.7", "ms"],
+        ["done", "hosted_ui_domain", "20.0", "ms"],
+    ]
