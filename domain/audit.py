@@ -62,9 +62,9 @@ class RecordAuditEvent:
 class ListTenantEvents:
     """A tenant's events, oldest first, in pages keyed on the event id.
 
-    Events outlive their tenant (a tombstone's history stays readable) and a refused request
-    about an unknown id is recorded too, so an id is unknown (TenantNotFound) only when there is
-    neither a tenant nor any event under it.
+    Events outlive their tenant: a deleted tenant's tombstone keeps its history readable. An id
+    the registry never had a tenant under is unknown (TenantNotFound), like for every other read
+    of a tenant, even when refused requests naming it were recorded (they stay in the table).
     """
 
     def __init__(self, uow: UnitOfWorkFactory) -> None:
@@ -74,10 +74,9 @@ class ListTenantEvents:
         if not 1 <= limit <= MAX_EVENTS_PAGE:
             raise InvalidInput("limit", f"must be between 1 and {MAX_EVENTS_PAGE}")
         async with self._uow() as uow:
+            if await uow.tenants.get(tenant_id) is None:
+                raise TenantNotFound(f"no tenant {tenant_id!r}")
             items = await uow.events.list_for_tenant(tenant_id, limit=limit + 1, after_id=after_id)
-            if not items and await uow.tenants.get(tenant_id) is None:
-                if after_id is None or not await uow.events.list_for_tenant(tenant_id, limit=1, after_id=None):
-                    raise TenantNotFound(f"no tenant {tenant_id!r}")
         more = len(items) > limit
         items = items[:limit]
         return EventPage(items, items[-1].id if more and items else None)

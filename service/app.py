@@ -25,6 +25,7 @@ from domain.tenant import SettingsStatus, Tenant, TenantSpec, TenantStatus
 from domain.tenant_settings import parse_settings
 from domain.usecases import Outcome
 from service.audit import AuditMiddleware, events_page
+from service.bodies import check_request_body
 from service.cursors import decode_cursor, encode_cursor
 from service.errors import EXCEPTION_HANDLERS, PROBLEM, problem, status_of
 from service.http_auth import ApiKeyAuthentication, require_scope
@@ -104,7 +105,8 @@ CreateTenantBody = Annotated[
 
 
 _DESCR = {
-    400: "Malformed request, such as a body that is not JSON.",
+    400: "Malformed request, such as a body that is not JSON, is empty where the route needs one, nests "
+    "arrays and objects more than 32 deep, or has an object with a key twice (`errors` names it).",
     401: "No, unknown, revoked or expired API key, or a JWT that fails a check (signature, issuer, "
     "audience, expiry).",
     403: "The API key or token lacks the route's scope.",
@@ -112,6 +114,8 @@ _DESCR = {
     409: "Conflicts with the tenant's stored spec or state; or the first request with this "
     "`Idempotency-Key` is still in progress (retry after `Retry-After` seconds).",
     413: "Request body too large.",
+    415: "The body's `Content-Type` is not one the route reads: `application/json` (PATCH: also "
+    "`application/merge-patch+json`), UTF-8; `Accept` and `Accept-Post` / `Accept-Patch` name them.",
     422: "Invalid body or parameters (`errors` names each field, unknown ones included), or an "
     "`Idempotency-Key` already used with a different request.",
     429: "This credential's rate limit is used up; retry after `Retry-After` seconds. Every answer to "
@@ -268,7 +272,7 @@ class TenantController(Controller):
                 failed=ex.TENANT_FAILED,
             ),
             **_tenant(202, "Accepted: provisioning runs in the background; poll `Location`.", provisioning=ex.TENANT_PROVISIONING),
-            **_errors(400, 401, 403, 409, 413, 422, 503),
+            **_errors(400, 401, 403, 409, 413, 415, 422, 503),
         },
     )
     async def create(
@@ -352,7 +356,7 @@ class TenantController(Controller):
                 applied=ex.TENANT_SETTINGS_APPLIED,
             ),
             **_tenant(202, "Accepted: the change is applied in the background.", pending=ex.TENANT_SETTINGS_PENDING),
-            **_errors(400, 401, 403, 404, 409, 413, 422, 503),
+            **_errors(400, 401, 403, 404, 409, 413, 415, 422, 503),
         },
     )
     async def update_tenant(
@@ -392,7 +396,7 @@ class TenantController(Controller):
                 deleted=ex.TENANT_DELETED,
             ),
             **_tenant(202, "Accepted: teardown runs in the background.", deprovisioning=ex.TENANT_DEPROVISIONING),
-            **_errors(400, 401, 403, 404, 409, 422, 503, descriptions=_KEY_ONLY_DESCR),
+            **_errors(400, 401, 403, 404, 409, 415, 422, 503, descriptions=_KEY_ONLY_DESCR),
         },
     )
     async def delete_tenant(
@@ -417,7 +421,7 @@ class TenantController(Controller):
         response_headers=[REPLAYED_HEADER],
         responses={
             **_tenant(202, "Accepted: provisioning resumes in the background.", provisioning=ex.TENANT_PROVISIONING),
-            **_errors(400, 401, 403, 404, 409, 422, 503),
+            **_errors(400, 401, 403, 404, 409, 415, 422, 503),
         },
     )
     async def retry(
@@ -433,13 +437,14 @@ class TenantController(Controller):
             "The audit trail, oldest first: every state-changing request about the tenant (who: the API "
             "key id or token subject; what; when; the HTTP status, refused requests included) and every "
             "provisioning or teardown step and run outcome recorded by the worker. Kept after the tenant "
-            "is deleted. Pass `next_cursor` back as `cursor` for the next page."
+            "is deleted; 404 for an id no tenant was ever registered under. Pass `next_cursor` back as "
+            "`cursor` for the next page."
         ),
         guards=[require_scope("tenants:read")],
         responses={
             **_ok(200, AuditEventPage, "A page of audit events.", page=ex.AUDIT_PAGE),
             **_errors(
-                400, 401, 403, 404, 422, 503, descriptions={404: "No such tenant, and no event was ever recorded under this id."}
+                400, 401, 403, 404, 422, 503, descriptions={404: "No tenant was ever registered under this id (a deleted one keeps its events)."}
             ),
         },
     )
@@ -606,7 +611,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             DefineMiddleware(ApiKeyAuthentication, exclude=[r"^/health", r"^/schema", r"^/metrics"]),
             DefineMiddleware(CredentialRateLimit, buckets=rate_limits),  # after auth: keyed by the principal
         ],
-        guards=[reject_unknown_query_params],
+        guards=[reject_unknown_query_params, check_request_body],  # both before any route guard or body decoding
         plugins=[StrictStructSchemaPlugin()],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

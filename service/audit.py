@@ -30,6 +30,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from domain.audit import AuditEvent, EventPage, ListTenantEvents
 from domain.errors import DomainError
 from domain.naming import TENANT_ID_PATTERN
+from service.bodies import checked_json
 from service.cursors import decode_cursor, encode_cursor
 from service.idempotency import REPLAYED
 from service.principal import Principal
@@ -41,8 +42,8 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 NOT_RECORDED = frozenset({401, 429, 503})
 _TENANT_ID_RE = re.compile(TENANT_ID_PATTERN)
 _SAFE_VALUE_RE = re.compile(r"[A-Za-z0-9._:@-]{1,64}")
-# Only a body this small is looked at (for the tenant_id of POST /v1/tenants and a problem's
-# ``code``); the request itself is limited by max_body_bytes before this matters.
+# Only a response body this small is looked at (for a problem's ``code``). The request body is not
+# read here: the tenant_id of POST /v1/tenants comes from the body service/bodies.py decoded.
 _PEEK_BYTES = 64 * 1024
 
 
@@ -72,13 +73,10 @@ def action_of(scope: Scope) -> str:
     return f"{resource}.{verb}"[:100]
 
 
-def _tenant_id_of(scope: Scope, body: bytes) -> str | None:
+def _tenant_id_of(scope: Scope) -> str | None:
     candidate = scope.get("path_params", {}).get("tenant_id")
-    if candidate is None and body and scope.get("path_template") == "/v1/tenants":
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return None
+    if candidate is None and scope.get("path_template") == "/v1/tenants":
+        data = checked_json(scope)  # only a body service/bodies.py accepted: never too deep, no key twice
         candidate = data.get("tenant_id") if isinstance(data, dict) else None
     return candidate if isinstance(candidate, str) and _TENANT_ID_RE.fullmatch(candidate) else None
 
@@ -101,15 +99,8 @@ class AuditMiddleware:
         if scope["type"] != "http" or scope["method"] not in STATE_CHANGING or not scope["path"].startswith("/v1/"):
             await self.app(scope, receive, send)
             return
-        request_body = bytearray()
         held: list[Message] = []
         response_body = bytearray()
-
-        async def tee() -> Message:
-            message = await receive()
-            if message["type"] == "http.request" and len(request_body) < _PEEK_BYTES:
-                request_body.extend(message.get("body", b""))
-            return message
 
         async def hold_until_recorded(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -121,16 +112,16 @@ class AuditMiddleware:
                     response_body.extend(message.get("body", b""))
                 if message.get("more_body", False):
                     return
-                await self._record(scope, held[0], bytes(request_body), bytes(response_body))
+                await self._record(scope, held[0], bytes(response_body))
                 for m in held:
                     await send(m)
                 held.clear()
                 return
             await send(message)
 
-        await self.app(scope, tee, hold_until_recorded)
+        await self.app(scope, receive, hold_until_recorded)
 
-    async def _record(self, scope: Scope, start: Message, request_body: bytes, response_body: bytes) -> None:
+    async def _record(self, scope: Scope, start: Message, response_body: bytes) -> None:
         status: int = start["status"]
         principal = scope.get("user")
         if status in NOT_RECORDED or not isinstance(principal, Principal) or scope.get("route_handler") is None:
@@ -150,7 +141,7 @@ class AuditMiddleware:
             if name != "tenant_id" and isinstance(value, str) and _SAFE_VALUE_RE.fullmatch(value):
                 detail[name] = value
         event = AuditEvent(
-            tenant_id=_tenant_id_of(scope, request_body),
+            tenant_id=_tenant_id_of(scope),
             at=container.clock.now(),
             actor=principal.id,
             action=action_of(scope),

@@ -24,6 +24,7 @@ from domain.errors import (
     InvalidInput,
     RegistryUnavailable,
     TenantConflict,
+    ApiKeyConflict,
     TenantNotFound,
     UnknownTier,
 )
@@ -79,6 +80,31 @@ class HeadersTooLarge(DomainError):
     code = "headers_too_large"
 
 
+class BodyRejected(DomainError):
+    """The body is not one the service reads (HTTP 400); ``field`` is ``body`` or the path of a
+    duplicated key."""
+
+    code = "malformed_json"
+
+    def __init__(self, message: str, *, code: str, field: str = "body", reason: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.field = field
+        self.reason = reason or message  # errors[].message
+
+
+class UnsupportedMediaType(DomainError):
+    """The body's Content-Type is not one the route reads (HTTP 415)."""
+
+    code = "unsupported_media_type"
+
+    def __init__(self, message: str, *, method: str, accepted: tuple[str, ...]) -> None:
+        super().__init__(message)
+        listed = ", ".join(accepted)
+        self.headers = {"Accept": listed}
+        if method in ("POST", "PATCH"):
+            self.headers[f"Accept-{method.title()}"] = listed
+
+
 # error -> (status, problem type, title). The two idempotency statuses are the ones of
 # draft-ietf-httpapi-idempotency-key-header ("Error Scenarios"): 422 for a key reused with another
 # request, 409 while the key's first request is still being processed.
@@ -88,7 +114,11 @@ STATUS_TABLE: list[tuple[type[DomainError], int, str, str]] = [
     (TenantNotFound, 404, "not-found", "Tenant not found"),
     (ApiKeyNotFound, 404, "not-found", "API key not found"),
     (ScopeNotHeld, 403, "forbidden", "Forbidden"),
+    (BodyRejected, 400, "malformed-body", "Malformed request body"),
+    # RFC 9110, 15.5.16: 415 names the accepted types in Accept (and Accept-Post / Accept-Patch).
+    (UnsupportedMediaType, 415, "unsupported-media-type", "Unsupported media type"),
     (TenantConflict, 409, "conflict", "Conflict with the tenant's state"),
+    (ApiKeyConflict, 409, "conflict", "API key already registered"),
     (UnknownTier, 422, "validation", "Unknown tier"),
     (InvalidInput, 422, "validation", "Invalid request"),
     (RegistryUnavailable, 503, "unavailable", "Registry unavailable"),
@@ -113,11 +143,15 @@ def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Respons
                 headers = {"Retry-After": "1"}
             if isinstance(exc, RateLimited):
                 headers = {**exc.headers, "Retry-After": str(exc.retry_after)}
+            if isinstance(exc, UnsupportedMediaType):
+                headers = exc.headers
             extra: dict[str, Any] = {"code": exc.code}
             if isinstance(exc, TenantConflict):
                 extra["tenant_status"] = exc.status
             if isinstance(exc, InvalidInput):
                 extra["errors"] = [{"field": exc.field, "message": exc.message}]
+            if isinstance(exc, BodyRejected):
+                extra["errors"] = [{"field": exc.field, "message": exc.reason}]
             if isinstance(exc, UnknownTier):
                 extra["errors"] = [{"field": "tier", "message": exc.message}]
             if isinstance(exc, IdempotencyKeyMismatch):

@@ -34,7 +34,8 @@ import jwt
 import structlog
 from litestar.exceptions import NotAuthorizedException
 
-from service.errors import TokenKeysUnavailable
+from service.bodies import decode_json
+from service.errors import BodyRejected, TokenKeysUnavailable
 from service.principal import Principal
 from service.settings import Settings
 
@@ -72,8 +73,9 @@ def looks_like_jwt(token: str) -> bool:
         return False
     segment = token.split(".", 1)[0].rstrip("=")
     try:
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, binascii.Error):
+        # decode_json: a header of nested brackets is refused before it reaches Python's recursion limit
+        header = decode_json(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (BodyRejected, binascii.Error):
         return False
     return isinstance(header, dict)
 

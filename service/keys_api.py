@@ -112,7 +112,7 @@ class KeysController(Controller):
         status_code=201,
         responses={
             **_ok(201, ApiKeyCreated, "The new key, in `key`: shown this once.", created=ex.KEY_CREATED),
-            **_errors(400, 401, 403, 413, 422, 503, descriptions=_CREATE_DESCR),
+            **_errors(400, 401, 403, 413, 415, 422, 503, descriptions=_CREATE_DESCR),
         },
     )
     async def create_key(
@@ -174,7 +174,7 @@ class KeysController(Controller):
         status_code=200,
         responses={
             **_ok(200, ApiKeyOut, "The key, now revoked.", revoked=ex.KEY_REVOKED),
-            **_errors(400, 401, 403, 404, 503, descriptions=_KEY_DESCR),
+            **_errors(400, 401, 403, 404, 415, 503, descriptions=_KEY_DESCR),
         },
     )
     async def revoke_key(self, request: Request[Any, Any, Any], key_id: FromPath[str]) -> ApiKeyOut:

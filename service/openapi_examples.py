@@ -215,6 +215,12 @@ _PROBLEMS: dict[int, tuple[str, str, str, dict[str, Any]]] = {
         {"tenant_status": "provisioning"},
     ),
     413: ("payload-too-large", "Request body too large", "The body exceeds 65536 bytes.", {}),
+    415: (
+        "unsupported-media-type",
+        "Unsupported media type",
+        "the request body has Content-Type 'text/plain': send it as application/json",
+        {"code": "unsupported_media_type"},
+    ),
     422: (
         "validation-error",
         "Invalid request",

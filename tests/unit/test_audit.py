@@ -140,20 +140,31 @@ async def test_events_are_listed_oldest_first_in_pages() -> None:
     assert seen == everything and {e.tenant_id for e in seen} == {"acme"}
 
 
-async def test_unknown_tenant_without_events_is_not_found_but_one_with_events_is_listed() -> None:
+async def test_an_id_the_registry_never_had_is_not_found_even_with_refused_requests_recorded() -> None:
     world = World()
     listing = ListTenantEvents(world.registry)
     with pytest.raises(TenantNotFound):
         await listing("ghost", limit=10, after_id=None)
 
-    # A refused request about an id that never existed is still part of the trail.
+    # A refused request about an id that never existed is recorded, but the id is still unknown:
+    # like GET /v1/tenants/ghost, its events are a 404.
     refused = AuditEvent("ghost", world.clock.now(), "key_x", "tenant.delete", "refused", {"status": 404})
     await RecordAuditEvent(world.registry)(refused)
-    page = await listing("ghost", limit=10, after_id=None)
-    assert [(e.action, e.detail) for e in page.items] == [("tenant.delete", {"status": 404})]
-    assert page.next_after_id is None
+    assert world.registry.events_of("ghost") != []
+    for after_id in (None, 0):
+        with pytest.raises(TenantNotFound):
+            await listing("ghost", limit=10, after_id=after_id)
+
+
+async def test_a_deleted_tenant_keeps_its_events() -> None:
+    world = World()
+    await world.active_tenant("acme")
+    await world.delete("acme")
+    assert await world.deprovision("acme") is S.DELETED
+    page = await ListTenantEvents(world.registry)("acme", limit=200, after_id=None)
+    assert page.items == world.registry.events_of("acme") != []
     # Past the last event: an empty page, not a 404.
-    assert (await listing("ghost", limit=10, after_id=page.items[-1].id)).items == []
+    assert (await ListTenantEvents(world.registry)("acme", limit=10, after_id=page.items[-1].id)).items == []
 
 
 async def test_a_tenant_without_events_lists_empty() -> None:
