@@ -238,6 +238,12 @@ class ResourceNames:
         return name
 
     @property
+    def identity_provider_secrets_prefix(self) -> str:
+        """``<prefix>/<tenant_id>/idp/``: the start of every identity-provider secret name of this
+        tenant and of no other (the closing slash keeps ``acme`` from matching ``acme-corp``)."""
+        return f"{self.prefix}/{self.tenant_id}/idp/"
+
+    @property
     def hosted_ui_domain(self) -> str:
         """A Cognito prefix domain for the tenant.
 

@@ -383,6 +383,10 @@ class SecretStore(Protocol):
         """Every secret in the cell's Region that carries the service's managed-by tag, with its
         tags, as ``find_secret`` reports it (for the orphan sweep)."""
 
+    async def list_secrets_with_prefix(self, cell: Cell, *, prefix: str) -> list[CloudResource]:
+        """Every secret in the cell's Region whose name starts with ``prefix`` (case-sensitive,
+        as ListSecrets' ``name`` filter), with its tags, as ``find_secret`` reports it."""
+
     async def read_secret(self, cell: Cell, *, arn_or_name: str) -> SecretText:
         """The current value (GetSecretValue) of a secret the service stored: an identity
         provider's client secret only (never an app client's), on its way to Create- or

@@ -765,28 +765,46 @@ class _TenantRun:
         return {"identity_providers": self.spec.settings.provider_names}
 
     async def delete_identity_provider_secrets(self) -> dict[str, Any]:
-        if not any(provider.has_secret for provider in self.spec.settings.identity_providers):
-            # Nothing to look up: the tenant's settings hold no provider with a client secret.
-            self.skipped.add("delete_identity_provider_secrets")
-            return {}
+        """The secrets of the settings' providers and of those a PATCH removed (by recorded ARN,
+        else by name), then every other secret under the tenant's own ``.../idp/`` names that
+        carries its ownership tags: a PATCH whose prune failed, or a request that crashed after
+        storing a secret, leaves one that no setting names. The named look-ups stay because
+        ListSecrets may lag minutes behind a CreateSecret in AWS; DescribeSecret does not."""
+        in_settings = {p.name: p.client_secret_arn for p in self.spec.settings.identity_providers if p.has_secret}
         if self.gw.secrets is None:
+            if not in_settings:
+                self.skipped.add("delete_identity_provider_secrets")
             return {}
-        for provider in self.spec.settings.identity_providers:
-            if provider.has_secret:
-                await self._delete_provider_secret(provider.name, provider.client_secret_arn)
+        named = in_settings | {n: None for n in self.outputs.get("removed_identity_providers") or [] if n not in in_settings}
+        deleted = [await self._delete_provider_secret(name, arn) for name, arn in named.items()]
+        handled = {self.names.identity_provider_secret(name) for name in named}
+        prefix = self.names.identity_provider_secrets_prefix
+        for found in await self._secrets.list_secrets_with_prefix(self.cell, prefix=prefix):
+            # Again by name: only this tenant's prefix, and never a secret without its tags.
+            if found.name.startswith(prefix) and found.name not in handled and self._owned(found):
+                deleted.append(await self._delete_found_secret(found))
+        if not any(deleted) and not in_settings:
+            # Nothing found, and the settings hold no provider with a client secret.
+            self.skipped.add("delete_identity_provider_secrets")
         return {}
 
-    async def _delete_provider_secret(self, name: str, recorded: str | None) -> None:
+    async def _delete_provider_secret(self, name: str, recorded: str | None) -> bool:
+        """True when a secret of the tenant's was there (and is now gone)."""
         # Looked up by name too: a secret stored just before a crash may never have been recorded.
         store = self._secrets
         found = await store.find_secret(self.cell, name=recorded) if recorded else None
         found = found or await store.find_secret(self.cell, name=self.names.identity_provider_secret(name))
-        if self._owned(found):
-            assert found is not None
-            try:
-                await store.delete_secret(self.cell, arn_or_name=found.arn or found.id)
-            except CloudNotFound:
-                pass
+        if not self._owned(found):
+            return False
+        assert found is not None
+        return await self._delete_found_secret(found)
+
+    async def _delete_found_secret(self, found: CloudResource) -> bool:
+        try:
+            await self._secrets.delete_secret(self.cell, arn_or_name=found.arn or found.id)
+        except CloudNotFound:
+            pass
+        return True
 
     # Steps of UpdateTenantSettings: converge a live tenant on its (patched) settings. Each is
     # declarative, so a run interrupted anywhere is simply run again from the start.

@@ -690,6 +690,16 @@ class SecretsManagerGateway(_CellClients, SecretStore):
                 owned.append(resource)
         return owned
 
+    async def list_secrets_with_prefix(self, cell: Cell, *, prefix: str) -> list[CloudResource]:
+        # The name filter is a case-sensitive prefix match (AWS documents it, moto does the same);
+        # the names are checked again here so that no looser server widens what a caller deletes.
+        filters = [{"Key": "name", "Values": [prefix]}]
+        return [
+            self._resource(secret)
+            async for secret in _listed(self._sm(cell), "ListSecrets", "SecretList", self._page(_SECRETS_PAGE), Filters=filters)
+            if secret["Name"].startswith(prefix)
+        ]
+
     async def read_secret(self, cell: Cell, *, arn_or_name: str) -> SecretText:
         response = await aws_call(self._sm(cell), "GetSecretValue", SecretId=arn_or_name)
         return SecretText(response.get("SecretString") or "")

@@ -1318,6 +1318,13 @@ class FakeCloud:
         found.tags = dict(tags)
         self._exit(fault)
 
+    async def list_secrets_with_prefix(self, cell: Cell, *, prefix: str) -> list[CloudResource]:
+        # ListSecrets' name filter: a case-sensitive prefix match, whatever follows the prefix.
+        fault = await self._enter("list_secrets_with_prefix", cell=cell, prefix=prefix)
+        found = [self._secret_resource(s) for s in self.secrets.values() if s.cell == cell and s.name.startswith(prefix)]
+        self._exit(fault)
+        return found
+
     async def list_owned_secrets(self, cell: Cell) -> list[CloudResource]:
         fault = await self._enter("list_owned_secrets", cell=cell)
         owned = [

@@ -235,8 +235,8 @@ async def test_teardown_deletes_the_provider_secrets_even_one_never_recorded() -
     left = {s.name for s in world.cloud.secrets.values()}
     assert NAMES.identity_provider_secret("acme-oidc") not in left and NAMES.identity_provider_secret("Google") not in left
     assert foreign.name in left  # never touched: not ours
-    # The orphan of the crashed PATCH is not in the settings: the orphan sweep's to find.
-    assert NAMES.identity_provider_secret("Facebook") in left
+    # The orphan of the crashed PATCH is in no setting, but under the tenant's names and tags: gone too.
+    assert NAMES.identity_provider_secret("Facebook") not in left
 
 
 async def test_the_orphan_sweep_keeps_the_providers_secrets_and_finds_a_stray_one() -> None:
