@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from adapters.registry.api_keys import ApiKeyRecord
 
 KEY_PREFIX = "tpk_"
+# What listings show of a key the service did not generate (an operator's TENANTS_BOOTSTRAP_API_KEY
+# without tpk_): none of its characters, which are all secret.
+OPERATOR_KEY_PREFIX = "(set by operator)"
 Scope = Literal["tenants:read", "tenants:write", "tenants:delete", "keys:admin"]
 ALL_SCOPES: tuple[str, ...] = get_args(Scope)
 _DURATION_RE = re.compile(r"(\d{1,5})([mhdw])")
@@ -33,8 +36,10 @@ def generate_key() -> str:
 
 
 def public_prefix(key: str) -> str:
-    """A short, non-secret part of the key for listings and logs."""
-    return key[: len(KEY_PREFIX) + 6]
+    """A short, non-secret part of the key for listings and logs: ``tpk_`` and the next 6
+    characters of a key the service generated (a deliberate hint: 6 of 43 random characters).
+    Any other key (an operator's bootstrap value) is secret throughout: none of it is shown."""
+    return key[: len(KEY_PREFIX) + 6] if key.startswith(KEY_PREFIX) else OPERATOR_KEY_PREFIX
 
 
 BOOTSTRAP_KEY_ID = "key_bootstrap"

@@ -54,7 +54,13 @@ class CreateApiKey(msgspec.Struct, forbid_unknown_fields=True):
 class ApiKeyOut(msgspec.Struct):
     id: str
     name: str
-    prefix: Annotated[str, Meta(description="The key's first characters: not secret, enough to recognise it.")]
+    prefix: Annotated[
+        str,
+        Meta(
+            description="`tpk_` and the next 6 characters of a key the service made: not secret, enough to recognise "
+            "it. `(set by operator)` for an operator's bootstrap key not starting with `tpk_`: none of it is shown."
+        ),
+    ]
     scopes: list[str]
     status: Annotated[str, Meta(description="active | expired | revoked")]
     created_at: str

@@ -110,8 +110,8 @@ class ApiKeyStore:
     async def put_bootstrap(self, record: ApiKeyRecord) -> tuple[ApiKeyRecord, BootstrapChange]:
         """Make ``record`` the key registered under ``record.id`` (the bootstrap key, at every
         start-up). The same value as registered: kept with its id, creation time, last use and
-        any revocation (an operator's revocation is not undone by a restart), its name, scopes
-        and expiry brought up to date. Another value: the row is replaced, so the old value stops
+        any revocation (an operator's revocation is not undone by a restart), its name, prefix,
+        scopes and expiry brought up to date. Another value: the row is replaced, so the old value stops
         authenticating. Concurrent start-ups with the same value all succeed (one creates or
         rotates, the others keep). ``ApiKeyConflict`` when another key holds this value."""
         for _ in range(3):
@@ -150,7 +150,8 @@ class ApiKeyStore:
                 kept = (
                     update(api_keys)
                     .where(api_keys.c.id == record.id)
-                    .values(name=record.name, scopes=list(record.scopes), expires_at=record.expires_at)
+                    # The prefix too: a row from before today's prefix rule may hold part of the key.
+                    .values(name=record.name, prefix=record.prefix, scopes=list(record.scopes), expires_at=record.expires_at)
                     .returning(*api_keys.c)
                 )
                 return _from_row((await conn.execute(kept)).one()), BootstrapChange.KEPT

@@ -8,7 +8,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.apikeys import ALL_SCOPES, ExpiryError, canonical_scopes, issue_key, key_out, key_status, parse_expiry
+from service.apikeys import (
+    ALL_SCOPES,
+    OPERATOR_KEY_PREFIX,
+    ExpiryError,
+    bootstrap_record,
+    canonical_scopes,
+    issue_key,
+    key_out,
+    key_status,
+    parse_expiry,
+)
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -72,3 +82,12 @@ def test_status() -> None:
     assert key_status(record, NOW) == "active"
     assert key_status(record, NOW + timedelta(hours=1)) == "expired"
     assert key_status(replace(record, revoked_at=NOW), NOW) == "revoked"
+
+
+def test_a_bootstrap_key_without_tpk_shows_none_of_its_characters() -> None:
+    operator = "k7Q2-zz91-WxYv-8842-hhJd-0pLm-Rt5s-b6"
+    record = bootstrap_record(operator, NOW)
+    assert record.prefix == OPERATOR_KEY_PREFIX
+    assert not any(operator[i : i + 4] in record.prefix for i in range(len(operator) - 3))
+    generated = "tpk_" + "Ab3dEf" + "x" * 37
+    assert bootstrap_record(generated, NOW).prefix == "tpk_Ab3dEf"  # a service-style key keeps its hint
