@@ -582,8 +582,15 @@ class RequestContextMiddleware:
                 )
 
 
-def create_app(settings: Settings | None = None, *, container: Container | None = None, **overrides: Any) -> Litestar:
-    """Build the app. ``overrides`` are settings fields; ``container`` replaces the wiring (tests)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    container: Container | None = None,
+    freeze_heap: bool = False,
+    **overrides: Any,
+) -> Litestar:
+    """Build the app. ``overrides`` are settings fields; ``container`` replaces the wiring (tests).
+    ``freeze_heap`` (`tenantctl serve`) freezes the heap once started (service/runtime.py)."""
     from service.keys_api import KeysController  # here: it documents its errors with _errors above
 
     settings = settings or load_settings(**overrides)
@@ -592,6 +599,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await container.start()
+        if freeze_heap:
+            from service.runtime import freeze_startup_heap
+
+            log.info("heap_frozen", objects=freeze_startup_heap())
         try:
             yield
         finally:

@@ -64,7 +64,7 @@ def serve(dev: bool) -> None:
     # Registered before the server starts, so that a key another key already has is a one-line
     # error rather than a failed lifespan, and the banner knows whether the key works.
     container.bootstrap_key = _register_bootstrap_key(settings, key_source)
-    app = create_app(settings, container=container)
+    app = create_app(settings, container=container, freeze_heap=True)
     if dev:
         url = f"http://{settings.host}:{settings.port}"
         click.echo(
@@ -140,6 +140,7 @@ def worker() -> None:
     """A worker only: claims provisioning and teardown jobs from the registry, and delivers the
     lifecycle events of the outbox when any destination is configured."""
     from service.logs import configure_logging
+    from service.runtime import freeze_startup_heap
     from service.wiring import Container
 
     settings = Settings(**{**_settings().model_dump(), "worker_enabled": False})
@@ -148,6 +149,7 @@ def worker() -> None:
     async def run() -> None:
         container = Container.from_settings(settings)
         await container.start()
+        freeze_startup_heap()  # service/runtime.py: collections then skip what start-up made
         worker = container.make_worker()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

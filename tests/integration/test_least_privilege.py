@@ -336,13 +336,18 @@ async def test_the_policy_grants_exactly_the_operations_the_adapters_send(
         # (Create, Delete, the secret read and deleted, tags removed), then one changed (Update).
         oidc = {"type": "OIDC", "issuer": "https://idp.lp.example", "client_id": "lp", "client_secret": "lp-s", "scopes": ["openid"]}
         # A fresh tenant's first run creates without looking; a step retried after an error looks
-        # first (ListUserPoolClients, AdminGetUser): throttle those two creates until their step retries.
+        # first (ListUserPoolClients, AdminGetUser). CreateUserPoolClient is sent once and retried
+        # by its step; AdminCreateUser is retried by botocore only (one retry layer), so throttling
+        # it past the budget (2 attempts) fails the tenant, and the retry looks before creating.
         set_faults(emulator_endpoint, operation="CreateUserPoolClient", error="TooManyRequestsException", count=1)
         set_faults(emulator_endpoint, operation="AdminCreateUser", error="TooManyRequestsException", count=2)
         try:
             tenant = await onboard(client, tenant_id, tags={"team": "a"}, identity_providers={"lp-oidc": oidc})
         finally:
             clear_faults(emulator_endpoint)
+        assert tenant["status"] == "failed" and tenant["last_error"]["step"] == "admin_user", tenant["last_error"]
+        assert (await client.post(f"/v1/tenants/{tenant_id}/retry")).status_code == 202
+        tenant = await wait_status(client, tenant_id, {"active", "failed"})
         assert tenant["status"] == "active", tenant["last_error"]
         role = boto("iam", emulator_endpoint).get_role(RoleName=names.role("auth"))["Role"]
         assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == BOUNDARY
