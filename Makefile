@@ -38,9 +38,9 @@ client: $(STAMP)
 
 # The benchmarks of issue 7 (docs/benchmarks.md), one after another, each printing its figures and
 # the ratio it targets; a few minutes in all. Not part of `make test` (which holds no timing
-# assertion). fast_reads, registry_scale and memory need PostgreSQL on 127.0.0.1:5432 (user
+# assertion). fast_reads, registry_scale, memory and idempotent_secrets need PostgreSQL on 127.0.0.1:5432 (user
 # postgres, trust auth): each makes a database of its own and drops it.
-BENCHES := critical_path bulk_onboard fast_reads registry_scale memory
+BENCHES := critical_path bulk_onboard fast_reads registry_scale memory idempotent_secrets
 bench: $(STAMP)
 	@set -e; for b in $(BENCHES); do \
 		echo "== bench/$$b.py"; \

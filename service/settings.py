@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     max_wait_s: float = Field(60.0, ge=0, le=300)
     # How long a response stays replayable under its Idempotency-Key (API.md: >= 24 h).
     idempotency_ttl_hours: int = Field(24, le=720)
+    # The HMAC key under which an Idempotency-Key fingerprint hashes identity-provider secrets
+    # (service/idempotency.py). Unset: a random key generated once and kept in the registry.
+    idempotency_hmac_key: SecretStr | None = None
     # Test-only: the process SIGKILLs itself at this point (service/crash.py).
     test_crash_at: str | None = None
     log_format: Literal["json", "console"] = "json"
@@ -157,6 +160,15 @@ class Settings(BaseSettings):
     def _idempotency_ttl(cls, value: int) -> int:
         if value < 24:
             raise ValueError("must be at least 24: API.md promises clients a stored response for >= 24 h")
+        return value
+
+    @field_validator("idempotency_hmac_key")
+    @classmethod
+    def _idempotency_hmac_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (use `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
         return value
 
     @field_validator("bootstrap_api_key")

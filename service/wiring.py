@@ -20,6 +20,7 @@ from adapters.aws.ratelimit import CognitoRateLimiter, parse_quotas
 from adapters.registry.batched_reads import BatchedGetTenant
 from adapters.registry.engine import normalize_url
 from adapters.registry.idempotency import IdempotencyStore
+from adapters.registry.server_keys import ServerKeyStore
 from adapters.registry.outbox import OutboxStore
 from adapters.registry.api_keys import BootstrapChange
 from adapters.registry.sql import ApiKeyRecord, ApiKeyStore, SqlUnitOfWorkFactory, make_engine
@@ -34,7 +35,7 @@ from domain.usecases import DeleteTenant, GetTenant, ListTenants, OnboardTenant,
 from domain.usecases import UpdateTenant
 from service import crash
 from service.apikeys import bootstrap_record
-from service.idempotency import ExpiredKeyPurger
+from service.idempotency import ExpiredKeyPurger, FingerprintKey
 from service.jwt_auth import JwksVerifier
 from service.key_cache import VerifiedKeyCache
 from service.logs import LogStepObserver
@@ -87,6 +88,7 @@ class Container:
     api_keys: ApiKeyStore | None = None
     idempotency: IdempotencyStore | None = None
     idempotency_purger: ExpiredKeyPurger | None = None
+    fingerprint_key: FingerprintKey | None = None  # hashes secrets in Idempotency-Key fingerprints
     aws: AwsClients | None = None
     # Cognito calls wait for their quota category's token (TENANTS_AWS_RATE_LIMIT, TENANTS_COGNITO_QUOTAS).
     rate_limiter: CognitoRateLimiter | None = None
@@ -135,6 +137,7 @@ class Container:
         self.uow = SqlUnitOfWorkFactory(self.engine)
         self.api_keys = ApiKeyStore(self.engine)
         self.idempotency = IdempotencyStore(self.engine)
+        self.fingerprint_key = FingerprintKey(s.idempotency_hmac_key, ServerKeyStore(self.engine), self.clock)
         endpoint = s.aws_endpoint_url
         credentials: dict[str, str] = {}
         if s.aws_mode == "emulated":

@@ -171,6 +171,17 @@ idempotency_keys = Table(
     ),
 )
 
+# Keys the service generated for itself, one row per purpose, shared by every process on the
+# registry: "idempotency_fingerprint" is the HMAC key of the Idempotency-Key fingerprint's hash of
+# secrets while TENANTS_IDEMPOTENCY_HMAC_KEY is not set (service/idempotency.py).
+server_keys = Table(
+    "server_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(255), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
 # The audit trail (domain/audit.py). No foreign key to tenants: events outlive anything done to
 # a tenant row, and a refused request about an unknown id (tenant_id may then be NULL) is kept too.
 # Pages of one tenant's events are read as WHERE tenant_id = ? AND id > ? ORDER BY id.

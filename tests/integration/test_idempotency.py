@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,7 +24,7 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 from litestar.testing import transport as litestar_transport
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from adapters.registry.api_keys import ApiKeyRecord, hash_key
 from adapters.registry.migrate import upgrade
@@ -452,3 +453,130 @@ async def test_a_401_never_reaches_the_store(client: Any) -> None:
     assert response.status_code == 401
     assert stored_entry(client, key) is None
     assert API_KEY not in response.text
+
+
+# --- identity-provider secrets in the fingerprint ----------------------------------------------
+
+SECRET = "oidc-s3cret-" + "7" * 20
+
+
+def with_secret(tenant_id: str, secret: str = SECRET) -> dict[str, Any]:
+    return body(
+        tenant_id,
+        "premium",
+        identity_providers={
+            "corp-oidc": {
+                "type": "OIDC",
+                "issuer": "https://login.corp.example",
+                "client_id": "corp-client",
+                "client_secret": secret,
+                "scopes": ["openid", "email"],
+            }
+        },
+    )
+
+
+def guessed_fingerprint(method: str, path: str, payload: dict[str, Any], secret_as: Callable[[str], str]) -> str:
+    """The fingerprint as someone who reads the registry could compute it for a guess of the
+    secret: SHA-256 over method, path and canonical JSON, the secret put in as ``secret_as`` makes it."""
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: secret_as(v) if k == "client_secret" else swap(v) for k, v in value.items()}
+        return value
+
+    canonical = json.dumps(swap(payload), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    digest = hashlib.sha256()
+    for part in (method.encode(), path.encode(), canonical):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+@contextlib.asynccontextmanager
+async def one_registry(postgres: str | None, tmp: Path) -> AsyncIterator[str]:
+    """A migrated registry for several apps (replicas, restarts) to share."""
+    async with contextlib.AsyncExitStack() as stack:
+        url = (
+            f"sqlite+aiosqlite:///{tmp / 'shared.db'}"
+            if postgres is None
+            else await stack.enter_async_context(throwaway_database(postgres))
+        )
+        await upgrade(url)
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def replica(tmp: Path, endpoint: str, url: str, **overrides: Any) -> AsyncIterator[Any]:
+    async with AsyncTestClient(make_app(tmp, endpoint, url, worker_enabled=False, **overrides)) as c:
+        c.headers.update(AUTH)
+        yield c
+
+
+async def test_a_request_with_a_secret_replays_on_another_replica_and_after_a_restart(
+    postgres_server: str | None, tmp_path: Path, emulator_endpoint: str
+) -> None:
+    tenant_id, key = unique_id("idsec"), new_key()
+    async with one_registry(postgres_server, tmp_path) as url:
+        async with replica(tmp_path, emulator_endpoint, url) as a, replica(tmp_path, emulator_endpoint, url) as b:
+            first = await a.post("/v1/tenants", json=with_secret(tenant_id), headers=keyed(key))
+            assert first.status_code == 202, first.text
+            assert_replay_of(await b.post("/v1/tenants", json=with_secret(tenant_id), headers=keyed(key)), first)
+            other = await b.post("/v1/tenants", json=with_secret(tenant_id, SECRET + "x"), headers=keyed(key))
+            assert other.status_code == 422, other.text
+            assert other.json()["type"] == IDEMPOTENCY_PROBLEMS + "mismatch"
+            assert SECRET not in other.text
+        async with replica(tmp_path, emulator_endpoint, url) as restarted:
+            assert_replay_of(await restarted.post("/v1/tenants", json=with_secret(tenant_id), headers=keyed(key)), first)
+
+
+async def test_the_stored_fingerprint_cannot_be_recomputed_from_a_guessed_secret(client: Any) -> None:
+    plain_id, plain_key = unique_id("idfp"), new_key()
+    assert (await client.post("/v1/tenants", json=body(plain_id), headers=keyed(plain_key))).status_code == 202
+    # The guess's scheme is the service's: without a secret, it gives the stored fingerprint.
+    assert stored_entry(client, plain_key).fingerprint == guessed_fingerprint("POST", "/v1/tenants", body(plain_id), str)
+
+    tenant_id, key = unique_id("idfp"), new_key()
+    payload = with_secret(tenant_id)
+    assert (await client.post("/v1/tenants", json=payload, headers=keyed(key))).status_code == 202
+    entry = stored_entry(client, key)
+    assert SECRET not in repr(tuple(entry))
+    for guess in (str, lambda s: hashlib.sha256(s.encode()).hexdigest(), lambda s: "sha256:" + hashlib.sha256(s.encode()).hexdigest()):
+        assert entry.fingerprint != guessed_fingerprint("POST", "/v1/tenants", payload, guess)
+    await wait_status(client, tenant_id, {"active", "failed"})
+    await client.delete(f"/v1/tenants/{tenant_id}")
+
+
+async def test_a_configured_key_stays_out_of_the_registry_and_changing_it_makes_a_replay_422(
+    postgres_server: str | None, tmp_path: Path, emulator_endpoint: str
+) -> None:
+    configured = {"idempotency_hmac_key": "k" * 40}
+    tenant_id, key = unique_id("idcfg"), new_key()
+    async with one_registry(postgres_server, tmp_path) as url:
+        async with replica(tmp_path, emulator_endpoint, url, **configured) as a, replica(tmp_path, emulator_endpoint, url, **configured) as b:
+            first = await a.post("/v1/tenants", json=with_secret(tenant_id), headers=keyed(key))
+            assert first.status_code == 202, first.text
+            assert_replay_of(await b.post("/v1/tenants", json=with_secret(tenant_id), headers=keyed(key)), first)
+
+            async def stored_keys() -> list[Any]:
+                async with container(a).engine.connect() as conn:
+                    return list(await conn.execute(text("SELECT name FROM server_keys")))
+
+            assert in_app(a, stored_keys) == []
+        async with replica(tmp_path, emulator_endpoint, url, idempotency_hmac_key="n" * 40) as rotated:
+            again = await rotated.post("/v1/tenants", json=with_secret(tenant_id), headers=keyed(key))
+            assert again.status_code == 422 and again.json()["type"] == IDEMPOTENCY_PROBLEMS + "mismatch"
+            assert "k" * 40 not in again.text and "n" * 40 not in again.text
+
+
+async def test_fingerprints_of_secrets_never_run_scrypt_on_the_event_loop(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> bytes:
+        raise AssertionError("scrypt ran on the event loop")
+
+    monkeypatch.setattr(hashlib, "scrypt", refuse)
+    tenant_id, key = unique_id("idloop"), new_key()
+    first = await client.post("/v1/tenants", json=with_secret(tenant_id), headers=keyed(key))
+    assert first.status_code == 202, first.text
+    assert_replay_of(await client.post("/v1/tenants", json=with_secret(tenant_id), headers=keyed(key)), first)
+    await wait_status(client, tenant_id, {"active", "failed"})
+    await client.delete(f"/v1/tenants/{tenant_id}")

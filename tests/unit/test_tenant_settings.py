@@ -199,14 +199,20 @@ def test_same_request_ignores_where_secrets_are_kept_but_not_the_rest() -> None:
     assert not stored.same_request_as(other)
 
 
-def test_the_idempotency_fingerprint_holds_a_slow_hash_of_a_client_secret_never_the_secret() -> None:
-    from service.idempotency import _slow_hashed_secrets
+def test_the_idempotency_fingerprint_holds_a_keyed_hash_of_a_client_secret_never_the_secret() -> None:
+    import hashlib
 
+    from service.idempotency import keyed_secrets
+
+    key = b"k" * 32
     body = {"tenant_id": "acme", "identity_providers": {"acme-oidc": {**OIDC}, "Google": {**GOOGLE}}}
-    hashed = _slow_hashed_secrets(body)
+    hashed = keyed_secrets(body, key)
     text = repr(hashed)
-    assert "oidc-s3cret-value" not in text and "g-s3cret" not in text
+    for secret in ("oidc-s3cret-value", "g-s3cret"):
+        assert secret not in text and hashlib.sha256(secret.encode()).hexdigest() not in text
     assert hashed["identity_providers"]["acme-oidc"]["client_id"] == "acme-client"
-    assert hashed == _slow_hashed_secrets(body)  # deterministic: the same request matches
+    assert hashed == keyed_secrets(body, key)  # deterministic: the same request matches
     other = {**body, "identity_providers": {**body["identity_providers"], "Google": {**GOOGLE, "client_secret": "other"}}}
-    assert _slow_hashed_secrets(other) != hashed  # another secret is another request
+    assert keyed_secrets(other, key) != hashed  # another secret is another request
+    assert keyed_secrets(body, b"n" * 32) != hashed  # without the key, a guess cannot be checked
+    assert keyed_secrets({"tenant_id": "acme"}, key) == {"tenant_id": "acme"}
