@@ -235,7 +235,7 @@ async def test_keys_are_scoped_to_the_api_key(client: Any) -> None:
     second_secret = "tpk_second_" + uuid.uuid4().hex + uuid.uuid4().hex
     in_app(
         client,
-        container(client).api_keys.ensure,
+        container(client).api_keys.add,
         ApiKeyRecord(
             id="key_" + uuid.uuid4().hex[:16],
             name="second",
