@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import socket
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import boto3
 
 API_KEY = "tpk_test_" + "k" * 40
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def tenantctl() -> str:
+    """The `tenantctl` of this environment (the venv running the tests)."""
+    found = shutil.which("tenantctl", path=str(Path(sys.executable).parent))
+    assert found, "tenantctl is not installed in this environment"
+    return found
 
 
 def unique_id(prefix: str = "t") -> str:

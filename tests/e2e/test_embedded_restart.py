@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,29 +19,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import API_KEY
+from tests.helpers import API_KEY, free_port, tenantctl
 
 pytestmark = pytest.mark.e2e
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _tenantctl() -> str:
-    found = shutil.which("tenantctl", path=str(Path(sys.executable).parent))
-    assert found, "tenantctl is not installed in this environment"
-    return found
 
 
 @contextlib.contextmanager
 def embedded(tmp: Path, *, kill: bool = False) -> Iterator[str]:
     """`tenantctl db upgrade` and `tenantctl serve` on the embedded defaults (SQLite and the
     embedded emulator under tmp/var); SIGTERM (or SIGKILL) on the way out."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTS_")}
     env.update(
         TENANTS_PORT=str(port),
@@ -55,9 +42,9 @@ def embedded(tmp: Path, *, kill: bool = False) -> Iterator[str]:
         # A SIGKILLed worker's lease (on a job it had just finished) expires quickly.
         TENANTS_LEASE_SECONDS="5",
     )
-    subprocess.run([_tenantctl(), "db", "upgrade"], env=env, cwd=tmp, check=True, timeout=60, capture_output=True)
+    subprocess.run([tenantctl(), "db", "upgrade"], env=env, cwd=tmp, check=True, timeout=60, capture_output=True)
     with (tmp / "service.log").open("ab") as log:
-        process = subprocess.Popen([_tenantctl(), "serve"], env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([tenantctl(), "serve"], env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

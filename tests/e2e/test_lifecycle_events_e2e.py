@@ -19,7 +19,12 @@ import pytest
 
 from adapters.events.signing import WEBHOOK_ID_HEADER
 from adapters.registry.migrate import upgrade
-from domain.lifecycle import DEPROVISIONED, DEPROVISIONING_STARTED, PROVISIONING_STARTED, PROVISIONING_SUCCEEDED
+from domain.lifecycle import (
+    DEPROVISIONED,
+    DEPROVISIONING_STARTED,
+    PROVISIONING_STARTED,
+    PROVISIONING_SUCCEEDED,
+)
 from tests.helpers import unique_id
 from tests.integration.databases import throwaway_database
 from tests.integration.test_lifecycle_events import bus_with_queue, drain

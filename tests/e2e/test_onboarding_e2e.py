@@ -11,11 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,7 +22,16 @@ import httpx
 import pytest
 from pycognito.aws_srp import AWSSRP
 
-from tests.helpers import API_KEY, boto, identity_pools_named, pools_named, roles_with_prefix, unique_id
+from tests.helpers import (
+    API_KEY,
+    boto,
+    free_port,
+    identity_pools_named,
+    pools_named,
+    roles_with_prefix,
+    tenantctl,
+    unique_id,
+)
 from tests.integration.databases import throwaway_database
 
 pytestmark = pytest.mark.e2e
@@ -33,16 +39,6 @@ PREFIX = "e2e"
 PASSWORD = "Corr3ct-Horse-Battery!"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _tenantctl() -> str:
-    found = shutil.which("tenantctl", path=str(Path(sys.executable).parent))
-    assert found, "tenantctl is not installed in this environment"
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +57,7 @@ def serving(
 ) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
     """`tenantctl db upgrade`, then `tenantctl serve` until it is ready: (its URL, its log file,
     the process). SIGTERM on the way out. ``extra_env``: more TENANTS_* settings."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTS_")}
     env.update(
         TENANTS_PORT=str(port),
@@ -74,10 +70,10 @@ def serving(
         TENANTS_POLL_INTERVAL_S="0.1",
         **extra_env,
     )
-    subprocess.run([_tenantctl(), "db", "upgrade"], env=env, cwd=tmp, check=True, timeout=60, capture_output=True)
+    subprocess.run([tenantctl(), "db", "upgrade"], env=env, cwd=tmp, check=True, timeout=60, capture_output=True)
     log_path = tmp / "service.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen([_tenantctl(), "serve"], env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([tenantctl(), "serve"], env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 30

@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.e2e
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -115,16 +116,11 @@ def test_every_example_is_run_or_says_why_not() -> None:
     assert not unaccounted, f"examples neither run nor skipped with a reason: {unaccounted}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def test_the_readme_examples_work_pasted_in_order(tmp_path: Path) -> None:
     bin_dir = str(Path(sys.executable).parent)
     assert shutil.which("tenantctl", path=bin_dir), "tenantctl is not installed in this environment"
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTS_")}
     env.update(PATH=f"{bin_dir}:{env.get('PATH', '')}", TENANTS_PORT=str(port), TENANTS_POLL_INTERVAL_S="0.1")
     # What `make run` runs (after installing the venv): db upgrade, then serve --dev.
