@@ -74,6 +74,9 @@ DISPLAY_NAME_RULE = (
 )
 
 
+_MESSAGE_PLACEHOLDER = re.compile(r"\{####\}|\{username\}|\{##.*?##\}|\{\{.*?\}\}", re.IGNORECASE | re.DOTALL)
+
+
 def normalize_display_name(value: object) -> str:
     """The display name as stored: surrounding whitespace trimmed, or InvalidInput naming
     ``display_name``.
@@ -98,6 +101,10 @@ def normalize_display_name(value: object) -> str:
     name = value.strip()
     if not name:
         raise InvalidInput("display_name", "must not be empty or only whitespace")
+    if placeholder := _MESSAGE_PLACEHOLDER.search(name):
+        # Cognito fills {####}, {username} and {##link##} into the very messages the name lands in
+        # (and {{...}} is the templates' own syntax): a name holding one would change the message.
+        raise InvalidInput("display_name", f"must not contain the message placeholder {placeholder.group(0)!r}")
     if len(name) > DISPLAY_NAME_MAX_LENGTH:
         raise InvalidInput("display_name", f"must be at most {DISPLAY_NAME_MAX_LENGTH} characters")
     return name

@@ -141,3 +141,15 @@ def test_every_accepted_name_fills_messages_that_aws_accepts(name: str, email_me
     check_params(params, MODEL.operation_model("CreateUserPool"))
     mfa = mfa_request(pool_id="us-east-1_abc", template=template, display_name=accepted, tenant_id="acme")  # type: ignore[arg-type]
     check_params(mfa, MODEL.operation_model("SetUserPoolMfaConfig"))
+
+
+@pytest.mark.parametrize("name", ["Acme {####}", "x {username} y", "{##click here##}", "Acme {{tenant_id}}", "{USERNAME}"])
+def test_a_message_placeholder_in_the_name_is_refused(name: str) -> None:
+    # Cognito fills these into the messages the name is rendered into: the name would change them.
+    with pytest.raises(InvalidInput) as refused:
+        normalize_display_name(name)
+    assert refused.value.field == "display_name" and "placeholder" in str(refused.value)
+
+
+def test_braces_that_are_no_placeholder_are_kept() -> None:
+    assert normalize_display_name("Acme {Beta} #1") == "Acme {Beta} #1"
