@@ -90,8 +90,8 @@ class RetryPolicy:
     def delay(self, attempts: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after the ``attempts``-th failed attempt (1 for the first failure)."""
         ceiling = min(self.cap_s, self.base_s * 2 ** max(0, attempts - 1))
-        draw = (rng or random).uniform(0.5, 1.0)
-        return ceiling * draw
+        draw: float = (rng or random).uniform(0.5, 1.0)
+        return float(ceiling * draw)
 
     def gives_up(self, attempts: int) -> bool:
         return attempts >= self.max_attempts

@@ -57,9 +57,9 @@ from domain.policies import render_role_policy, trust_policy
 from domain.ports import (
     Clock,
     CloudResource,
-    Job,
     IamGateway,
     IdentityPoolGateway,
+    Job,
     SecretStore,
     SecretText,
     StepObserver,
@@ -1144,7 +1144,9 @@ class ProvisionTenant(_PlanRunner):
             return None
         template = self._tiers.get(tenant.spec.tier)
         if template is None:
-            error = LastError("UnknownTier", f"tier {tenant.spec.tier!r} is no longer defined in the templates")
+            error: LastError | None = LastError(
+                "UnknownTier", f"tier {tenant.spec.tier!r} is no longer defined in the templates"
+            )
             return await self._finish(tenant_id, TenantStatus.FAILED, error, fence)
         run = _TenantRun(tenant, template, self._gateways, self._settings)
         run.fresh = first_run(tenant, fence)
@@ -1217,7 +1219,9 @@ class UpdateTenantSettings(_PlanRunner):
             return None
         template = self._tiers.get(tenant.spec.tier)
         if template is None:
-            error = LastError("UnknownTier", f"tier {tenant.spec.tier!r} is no longer defined in the templates")
+            error: LastError | None = LastError(
+                "UnknownTier", f"tier {tenant.spec.tier!r} is no longer defined in the templates"
+            )
             return await self._settle(tenant_id, error, fence)
         run = _TenantRun(tenant, template, self._gateways, self._settings)
         try:

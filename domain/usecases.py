@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from domain.audit import MAX_EVENTS_PAGE, AuditEvent, EventPage
 from domain.errors import InvalidInput, TenantConflict, TenantNotFound, UnknownTier
 from domain.lifecycle import DEPROVISIONING_STARTED, PROVISIONING_STARTED, lifecycle_event
 from domain.naming import ResourceNames, normalize_display_name, ownership_tags, validate_tenant_id
@@ -356,3 +357,38 @@ class UpdateTenant:
             await uow.jobs.enqueue(tenant_id, JobKind.UPDATE, now)
             await uow.commit()
         return Outcome(tenant, changed=True)
+
+
+class RecordAuditEvent:
+    """Write one event in a transaction of its own (the request's outcome is already decided)."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def __call__(self, event: AuditEvent) -> None:
+        async with self._uow() as uow:
+            await uow.events.add(event)
+            await uow.commit()
+
+
+class ListTenantEvents:
+    """A tenant's events, oldest first, in pages keyed on the event id.
+
+    Events outlive their tenant: a deleted tenant's tombstone keeps its history readable. An id
+    the registry never had a tenant under is unknown (TenantNotFound), like for every other read
+    of a tenant, even when refused requests naming it were recorded (they stay in the table).
+    """
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def __call__(self, tenant_id: str, *, limit: int, after_id: int | None) -> EventPage:
+        if not 1 <= limit <= MAX_EVENTS_PAGE:
+            raise InvalidInput("limit", f"must be between 1 and {MAX_EVENTS_PAGE}")
+        async with self._uow() as uow:
+            if await uow.tenants.get(tenant_id) is None:
+                raise TenantNotFound(f"no tenant {tenant_id!r}")
+            items = await uow.events.list_for_tenant(tenant_id, limit=limit + 1, after_id=after_id)
+        more = len(items) > limit
+        items = items[:limit]
+        return EventPage(items, items[-1].id if more and items else None)

@@ -24,18 +24,19 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from domain.tenant import SettingsStatus, Tenant, TenantSpec, TenantStatus
 from domain.tenant_settings import parse_settings
 from domain.usecases import Outcome
+from service import openapi_examples as ex
 from service.audit import AuditMiddleware, events_page
 from service.bodies import check_request_body
 from service.cursors import decode_cursor, encode_cursor
-from service.errors import EXCEPTION_HANDLERS, PROBLEM, problem, status_of
+from service.errors import EXCEPTION_HANDLERS, problem, status_of
 from service.http_auth import ApiKeyAuthentication, require_scope
 from service.idempotency import REPLAYED_HEADER, IdempotencyKeyHeader, idempotent
 from service.limits import CredentialRateLimit, HeaderSizeLimit, TokenBuckets, reject_unknown_query_params
 from service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from service.options import AllowFromRoutes
-from service import openapi_examples as ex
+from service.openapi_docs import error_responses, ok_response
 from service.openapi_strict import StrictStructSchemaPlugin
-from service.schemas import AuditEventPage, CreateTenant, PatchTenant, Problem, TenantOut, TenantPage, TierOut, tenant_out
+from service.options import AllowFromRoutes
+from service.schemas import AuditEventPage, CreateTenant, PatchTenant, TenantOut, TenantPage, TierOut, tenant_out
 from service.settings import Settings, load_settings
 from service.wiring import Container
 
@@ -45,41 +46,9 @@ _WAIT_RE = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
 _TERMINAL = {TenantStatus.ACTIVE, TenantStatus.FAILED, TenantStatus.DELETED}
 
 
-def _errors(*statuses: int, descriptions: dict[int, str] | None = None) -> dict[int, ResponseSpec]:
-    # No generated examples: they are random (polyfactory), which would make the committed
-    # OpenAPI document differ on every export, and they are not JSON-serializable as built.
-    # Every route meets the header size limit (431); every authenticated one (it lists 401) also
-    # the rate limit (429) and the check for unknown query parameters (422): service/limits.py.
-    implied = {431} | ({422, 429} if 401 in statuses else set())
-    descr = {**_DESCR, **(descriptions or {})}
-    return {
-        s: ResponseSpec(
-            data_container=Problem,
-            media_type=PROBLEM,
-            description=descr[s],
-            generate_examples=False,
-            examples=[ex.problem_example(s)],
-        )
-        for s in sorted({*statuses, *implied})
-    }
-
-
-def _ok(status: int, container: Any, description: str, **examples: Any) -> dict[int, ResponseSpec]:
-    """A success response with its examples (keyword: summary, value). Also used for a handler's
-    default status, which Litestar would otherwise document without an example."""
-    return {
-        status: ResponseSpec(
-            data_container=container,
-            generate_examples=False,
-            description=description,
-            examples=[ex.example(summary.replace("_", " "), value) for summary, value in examples.items()],
-        )
-    }
-
-
 def _tenant(status: int, description: str, **examples: Any) -> dict[int, ResponseSpec]:
     """A tenant answer; the examples default to an active tenant."""
-    return _ok(status, TenantOut, description, **(examples or {"active": ex.TENANT_ACTIVE}))
+    return ok_response(status, TenantOut, description, **(examples or {"active": ex.TENANT_ACTIVE}))
 
 
 PreferHeader = Annotated[
@@ -104,28 +73,8 @@ CreateTenantBody = Annotated[
 ]
 
 
-_DESCR = {
-    400: "Malformed request, such as a body that is not JSON, is empty where the route needs one, nests "
-    "arrays and objects more than 32 deep, or has an object with a key twice (`errors` names it).",
-    401: "No, unknown, revoked or expired API key, or a JWT that fails a check (signature, issuer, "
-    "audience, expiry).",
-    403: "The API key or token lacks the route's scope.",
-    404: "No such tenant.",
-    409: "Conflicts with the tenant's stored spec or state; or the first request with this "
-    "`Idempotency-Key` is still in progress (retry after `Retry-After` seconds).",
-    413: "Request body too large.",
-    415: "The body's `Content-Type` is not one the route reads: `application/json` (PATCH: also "
-    "`application/merge-patch+json`), UTF-8; `Accept` and `Accept-Post` / `Accept-Patch` name them.",
-    422: "Invalid body or parameters (`errors` names each field, unknown ones included), or an "
-    "`Idempotency-Key` already used with a different request.",
-    429: "This credential's rate limit is used up; retry after `Retry-After` seconds. Every answer to "
-    "an authenticated request carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.",
-    431: "Request header fields too large.",
-    503: "The registry, or for a JWT its issuer's signing keys (JWKS), is unavailable; retry after "
-    "`Retry-After` seconds.",
-}
 # Routes without a body or tenant spec meet 409 and 422 only through their Idempotency-Key.
-_KEY_ONLY_DESCR = {
+_KEY_ONLY_DESCRIPTIONS = {
     409: "The first request with this `Idempotency-Key` is still in progress; retry after `Retry-After` seconds.",
     422: "`Idempotency-Key` malformed or already used with a different request, or an unknown query "
     "parameter; `errors` names it.",
@@ -272,7 +221,7 @@ class TenantController(Controller):
                 failed=ex.TENANT_FAILED,
             ),
             **_tenant(202, "Accepted: provisioning runs in the background; poll `Location`.", provisioning=ex.TENANT_PROVISIONING),
-            **_errors(400, 401, 403, 409, 413, 415, 422, 503),
+            **error_responses(400, 401, 403, 409, 413, 415, 422, 503),
         },
     )
     async def create(
@@ -290,7 +239,7 @@ class TenantController(Controller):
         summary="List tenants",
         description="Tenants in tenant_id order, optionally filtered; pass `next_cursor` back as `cursor` for the next page.",
         guards=[require_scope("tenants:read")],
-        responses={**_ok(200, TenantPage, "A page of tenants.", page=ex.TENANT_PAGE), **_errors(400, 401, 403, 422, 503)},
+        responses={**ok_response(200, TenantPage, "A page of tenants.", page=ex.TENANT_PAGE), **error_responses(400, 401, 403, 422, 503)},
     )
     async def list_tenants(
         self,
@@ -325,7 +274,7 @@ class TenantController(Controller):
                 provisioning=ex.TENANT_PROVISIONING,
                 failed=ex.TENANT_FAILED,
             ),
-            **_errors(400, 401, 403, 404, 503),
+            **error_responses(400, 401, 403, 404, 503),
         },
     )
     async def get_tenant(self, request: Request[Any, Any, Any], tenant_id: FromPath[str]) -> TenantOut:
@@ -356,7 +305,7 @@ class TenantController(Controller):
                 applied=ex.TENANT_SETTINGS_APPLIED,
             ),
             **_tenant(202, "Accepted: the change is applied in the background.", pending=ex.TENANT_SETTINGS_PENDING),
-            **_errors(400, 401, 403, 404, 409, 413, 415, 422, 503),
+            **error_responses(400, 401, 403, 404, 409, 413, 415, 422, 503),
         },
     )
     async def update_tenant(
@@ -396,7 +345,7 @@ class TenantController(Controller):
                 deleted=ex.TENANT_DELETED,
             ),
             **_tenant(202, "Accepted: teardown runs in the background.", deprovisioning=ex.TENANT_DEPROVISIONING),
-            **_errors(400, 401, 403, 404, 409, 415, 422, 503, descriptions=_KEY_ONLY_DESCR),
+            **error_responses(400, 401, 403, 404, 409, 415, 422, 503, descriptions=_KEY_ONLY_DESCRIPTIONS),
         },
     )
     async def delete_tenant(
@@ -421,7 +370,7 @@ class TenantController(Controller):
         response_headers=[REPLAYED_HEADER],
         responses={
             **_tenant(202, "Accepted: provisioning resumes in the background.", provisioning=ex.TENANT_PROVISIONING),
-            **_errors(400, 401, 403, 404, 409, 415, 422, 503),
+            **error_responses(400, 401, 403, 404, 409, 415, 422, 503),
         },
     )
     async def retry(
@@ -442,8 +391,8 @@ class TenantController(Controller):
         ),
         guards=[require_scope("tenants:read")],
         responses={
-            **_ok(200, AuditEventPage, "A page of audit events.", page=ex.AUDIT_PAGE),
-            **_errors(
+            **ok_response(200, AuditEventPage, "A page of audit events.", page=ex.AUDIT_PAGE),
+            **error_responses(
                 400, 401, 403, 404, 422, 503, descriptions={404: "No tenant was ever registered under this id (a deleted one keeps its events)."}
             ),
         },
@@ -467,7 +416,7 @@ class TenantController(Controller):
     description="Every tier a tenant can be onboarded with, and what its template provisions.",
     security=[{"bearer": []}],
     guards=[require_scope("tenants:read")],
-    responses={**_ok(200, list[TierOut], "The tiers.", tiers=ex.TIERS), **_errors(401, 403, 503)},
+    responses={**ok_response(200, list[TierOut], "The tiers.", tiers=ex.TIERS), **error_responses(401, 403, 503)},
 )
 async def list_tiers(request: Request[Any, Any, Any]) -> list[TierOut]:
     tiers = _container(request).tiers
@@ -479,7 +428,7 @@ async def list_tiers(request: Request[Any, Any, Any]) -> list[TierOut]:
     tags=["health"],
     summary="Liveness",
     description="200 while the process serves HTTP.",
-    responses=_ok(200, dict[str, str], "Alive.", live=ex.LIVE),
+    responses=ok_response(200, dict[str, str], "Alive.", live=ex.LIVE),
 )
 async def live() -> dict[str, str]:
     return {"status": "ok"}
@@ -490,7 +439,7 @@ async def live() -> dict[str, str]:
     tags=["health"],
     summary="Readiness",
     description="200 when the registry and AWS answer; 503 otherwise.",
-    responses={**_ok(200, dict[str, Any], "Ready.", ready=ex.READY), **_errors(503)},
+    responses={**ok_response(200, dict[str, Any], "Ready.", ready=ex.READY), **error_responses(503)},
 )
 async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
     from adapters.registry.sql import ping
@@ -591,7 +540,7 @@ def create_app(
 ) -> Litestar:
     """Build the app. ``overrides`` are settings fields; ``container`` replaces the wiring (tests).
     ``freeze_heap`` (`tenantctl serve`) freezes the heap once started (service/runtime.py)."""
-    from service.keys_api import KeysController  # here: it documents its errors with _errors above
+    from service.keys_api import KeysController
 
     settings = settings or load_settings(**overrides)
     container = container or Container.from_settings(settings)

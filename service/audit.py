@@ -27,9 +27,10 @@ from typing import Any
 import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from domain.audit import AuditEvent, EventPage, ListTenantEvents
+from domain.audit import AuditEvent, EventPage
 from domain.errors import DomainError
 from domain.naming import TENANT_ID_PATTERN
+from domain.usecases import ListTenantEvents
 from service.bodies import checked_json
 from service.cursors import decode_cursor, encode_cursor
 from service.idempotency import REPLAYED

@@ -19,12 +19,12 @@ from litestar.exceptions import (
 )
 
 from domain.errors import (
+    ApiKeyConflict,
     CloudError,
     DomainError,
     InvalidInput,
     RegistryUnavailable,
     TenantConflict,
-    ApiKeyConflict,
     TenantNotFound,
     UnknownTier,
 )

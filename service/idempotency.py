@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import structlog
 from litestar import Request, Response
@@ -43,7 +43,6 @@ from service.errors import IDEMPOTENCY_KEY, IdempotencyKeyInProgress, Idempotenc
 
 if TYPE_CHECKING:
     from service.settings import Settings
-    from service.wiring import Container
 
 log = structlog.get_logger("tenants.idempotency")
 
@@ -78,6 +77,16 @@ REPLAYED_HEADER = ResponseHeader(
     documentation_only=True,
     description="`true` when this is the stored response of an earlier request with the same Idempotency-Key.",
 )
+
+
+class IdempotencyDeps(Protocol):
+    """What `idempotent` needs of the app's container (service/wiring.py's Container has it);
+    a protocol, so this module does not import the wiring that imports it."""
+
+    idempotency: IdempotencyStore | None
+    fingerprint_key: FingerprintKey | None
+    settings: Settings
+    clock: Clock
 
 
 def parse_key(value: str | None) -> str | None:
@@ -210,7 +219,7 @@ async def idempotent(
     key = parse_key(key)
     if key is None:
         return await operation()
-    container: Container = request.app.state.container
+    container: IdempotencyDeps = request.app.state.container
     store, fingerprint_key = container.idempotency, container.fingerprint_key
     assert store is not None and fingerprint_key is not None
     api_key_id: str = request.user.id

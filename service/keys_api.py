@@ -19,11 +19,11 @@ from msgspec import Meta
 
 from adapters.registry.api_keys import ApiKeyRecord
 from domain.errors import InvalidInput
-from service.apikeys import ExpiryError, Scope, check_expiry, issue_key, key_out
 from service import openapi_examples as ex
-from service.app import _errors, _ok
+from service.apikeys import ExpiryError, Scope, check_expiry, issue_key, key_out
 from service.errors import ApiKeyNotFound, ScopeNotHeld
 from service.http_auth import require_scope
+from service.openapi_docs import error_responses, ok_response
 from service.principal import Principal
 from service.wiring import Container
 
@@ -117,8 +117,8 @@ class KeysController(Controller):
         ),
         status_code=201,
         responses={
-            **_ok(201, ApiKeyCreated, "The new key, in `key`: shown this once.", created=ex.KEY_CREATED),
-            **_errors(400, 401, 403, 413, 415, 422, 503, descriptions=_CREATE_DESCR),
+            **ok_response(201, ApiKeyCreated, "The new key, in `key`: shown this once.", created=ex.KEY_CREATED),
+            **error_responses(400, 401, 403, 413, 415, 422, 503, descriptions=_CREATE_DESCR),
         },
     )
     async def create_key(
@@ -152,7 +152,7 @@ class KeysController(Controller):
         "/",
         summary="List API keys",
         description="Every key, including revoked and expired ones, oldest first. Never the key or its hash.",
-        responses={**_ok(200, ApiKeyList, "Every key.", keys=ex.KEY_LIST), **_errors(401, 403, 503, descriptions=_KEY_DESCR)},
+        responses={**ok_response(200, ApiKeyList, "Every key.", keys=ex.KEY_LIST), **error_responses(401, 403, 503, descriptions=_KEY_DESCR)},
     )
     async def list_keys(self, request: Request[Any, Any, Any]) -> ApiKeyList:
         container = _container(request)
@@ -164,7 +164,7 @@ class KeysController(Controller):
         "/{key_id:str}",
         summary="Get an API key",
         description="One key's name, prefix, scopes and dates. Never the key or its hash.",
-        responses={**_ok(200, ApiKeyOut, "The key.", key=ex.KEY), **_errors(400, 401, 403, 404, 503, descriptions=_KEY_DESCR)},
+        responses={**ok_response(200, ApiKeyOut, "The key.", key=ex.KEY), **error_responses(400, 401, 403, 404, 503, descriptions=_KEY_DESCR)},
     )
     async def get_key(self, request: Request[Any, Any, Any], key_id: FromPath[str]) -> ApiKeyOut:
         container = _container(request)
@@ -179,8 +179,8 @@ class KeysController(Controller):
         ),
         status_code=200,
         responses={
-            **_ok(200, ApiKeyOut, "The key, now revoked.", revoked=ex.KEY_REVOKED),
-            **_errors(400, 401, 403, 404, 415, 503, descriptions=_KEY_DESCR),
+            **ok_response(200, ApiKeyOut, "The key, now revoked.", revoked=ex.KEY_REVOKED),
+            **error_responses(400, 401, 403, 404, 415, 503, descriptions=_KEY_DESCR),
         },
     )
     async def revoke_key(self, request: Request[Any, Any, Any], key_id: FromPath[str]) -> ApiKeyOut:

@@ -17,24 +17,31 @@ from adapters.aws.clients import AwsClients, EventHook
 from adapters.aws.gateways import CognitoIdentityPoolGateway, CognitoUserPoolGateway, IamRoleGateway, SecretsManagerGateway
 from adapters.aws.param_check import HOOK as STRICT_PARAMS_HOOK
 from adapters.aws.ratelimit import CognitoRateLimiter, parse_quotas
+from adapters.registry.api_keys import BootstrapChange
 from adapters.registry.batched_reads import BatchedGetTenant
 from adapters.registry.engine import normalize_url
 from adapters.registry.idempotency import IdempotencyStore
-from adapters.registry.server_keys import ServerKeyStore
 from adapters.registry.outbox import OutboxStore
-from adapters.registry.api_keys import BootstrapChange
+from adapters.registry.server_keys import ServerKeyStore
 from adapters.registry.sql import ApiKeyRecord, ApiKeyStore, SqlUnitOfWorkFactory, make_engine
-from domain.audit import ListTenantEvents, RecordAuditEvent
-from domain.provisioning import DeprovisionTenant, Gateways, ProvisioningSettings, ProvisionTenant
-from domain.provisioning import UpdateTenantSettings
+from domain.lifecycle import LifecycleEvent, RetryPolicy
+from domain.provisioning import DeprovisionTenant, Gateways, ProvisioningSettings, ProvisionTenant, UpdateTenantSettings
 from domain.sweep import SweepOrphans
 from domain.tenant import Cell, JobKind
 from domain.tiers import TierTemplate
-from domain.lifecycle import LifecycleEvent, RetryPolicy
-from domain.usecases import DeleteTenant, GetTenant, ListTenants, OnboardTenant, RetryTenant
-from domain.usecases import UpdateTenant
+from domain.usecases import (
+    DeleteTenant,
+    GetTenant,
+    ListTenantEvents,
+    ListTenants,
+    OnboardTenant,
+    RecordAuditEvent,
+    RetryTenant,
+    UpdateTenant,
+)
 from service import crash
 from service.apikeys import bootstrap_record
+from service.events import EventDispatcher
 from service.idempotency import ExpiredKeyPurger, FingerprintKey
 from service.jwt_auth import JwksVerifier
 from service.key_cache import VerifiedKeyCache
@@ -42,7 +49,6 @@ from service.logs import LogStepObserver
 from service.metrics import Metrics, MetricsStepObserver
 from service.settings import Settings
 from service.tiers_file import load_tiers
-from service.events import EventDispatcher
 from service.waiters import TenantWaiters
 from service.worker import Worker
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore import xform_name
@@ -29,7 +29,7 @@ from domain.tiers import Group, ResourceServer, TierTemplate
 _PAGE = 60
 _SECRETS_PAGE = 100
 _IAM_PAGE = 1000
-_EPOCH = datetime.min.replace(tzinfo=timezone.utc)
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 def partition(region: str) -> str:

@@ -30,8 +30,8 @@ from adapters.registry.errors import all_errors_unavailable, translate_errors
 from adapters.registry.outbox import OnCommit, SqlOutbox
 from adapters.registry.tables import audit_events, jobs, tenants
 from domain.audit import AuditEvent
-from domain.lifecycle import LifecycleEvent
 from domain.errors import TenantConflict, TenantNotFound
+from domain.lifecycle import LifecycleEvent
 from domain.ports import AuditLog, Job, JobQueue, TenantRepository, UnitOfWork, UnitOfWorkFactory
 from domain.tenant import Cell, JobKind, LastError, SettingsStatus, Tenant, TenantSpec, TenantStatus
 from domain.tenant_settings import settings_from_json

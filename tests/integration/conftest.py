@@ -10,8 +10,8 @@ variants skip with the reason.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest

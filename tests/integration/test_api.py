@@ -12,9 +12,9 @@ from litestar.testing import AsyncTestClient
 
 from adapters.registry.migrate import upgrade
 from service.app import create_app
+from tests.helpers import API_KEY, boto, identity_pools_named, pools_named, roles_with_prefix, unique_id, wait_status
 from tests.integration.conftest import BACKENDS
 from tests.integration.databases import throwaway_database
-from tests.helpers import API_KEY, boto, identity_pools_named, pools_named, roles_with_prefix, unique_id, wait_status
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 PREFIX = "apit"

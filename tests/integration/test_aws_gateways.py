@@ -16,8 +16,8 @@ from adapters.aws.gateways import CognitoIdentityPoolGateway, CognitoUserPoolGat
 from adapters.aws.param_check import AwsParamViolation, ParamChecker
 from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound
 from domain.naming import MANAGED_BY_VALUE, TAG_MANAGED_BY, TAG_TENANT_ID, ownership_tags
-from domain.ports import CloudResource
 from domain.policies import render_role_policy, trust_policy
+from domain.ports import CloudResource
 from domain.tenant import Cell
 from domain.tiers import Group, TierTemplate
 

@@ -74,7 +74,7 @@ def _outcome(service: str, call: Callable[[], Any]) -> str:
                 if service == "iam":  # query protocol: the <Type> element is parsed too
                     assert error.response["Error"]["Type"] == ("Sender" if status < 500 else "Receiver")
                 return kind
-        raise AssertionError(f"unexpected error from {service}: {code} {status}")
+        raise AssertionError(f"unexpected error from {service}: {code} {status}") from None
     except ConnectionClosedError:
         return LOST
     return OK
@@ -139,8 +139,8 @@ def test_throttles_and_5xx_are_not_executed_and_lost_responses_are(server: Emula
     pools, roles = {}, {}
     for _ in range(9):
         pool, role = _name("fault-pool"), _name("fault-role")
-        pools[pool] = _outcome("cognito-idp", lambda: idp.create_user_pool(PoolName=pool))
-        roles[role] = _outcome("iam", lambda: iam.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST))
+        pools[pool] = _outcome("cognito-idp", lambda pool=pool: idp.create_user_pool(PoolName=pool))
+        roles[role] = _outcome("iam", lambda role=role: iam.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST))
     assert LOST in pools.values() and LOST in roles.values()
     assert {THROTTLE, SERVER_ERROR} & set(pools.values()) and {THROTTLE, SERVER_ERROR} & set(roles.values())
 

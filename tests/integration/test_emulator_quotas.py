@@ -171,7 +171,7 @@ def test_tenantctl_emulator_takes_the_quotas_option() -> None:
         idp = _idp(url)
         pool = _pool(idp)
         # A burst well over 5 on one pool, far faster than 5/s: the real clock throttles some.
-        outcomes = [_throttled(lambda: idp.create_group(UserPoolId=pool, GroupName=f"g{i}")) for i in range(12)]
+        outcomes = [_throttled(lambda i=i: idp.create_group(UserPoolId=pool, GroupName=f"g{i}")) for i in range(12)]
         stats = quota_stats(url)
         assert stats["profile"] == "cognito"
         assert stats["operations"]["CreateGroup"]["throttled"] == sum(outcomes)

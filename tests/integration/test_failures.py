@@ -5,7 +5,6 @@ same way (templates are fixed at start-up), and DELETE still removes everything.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -7,7 +7,6 @@ shapes them (Cognito: LimitExceededException / InvalidParameterException; IAM: L
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest

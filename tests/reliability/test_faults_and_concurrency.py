@@ -100,8 +100,8 @@ async def test_forty_tenants_across_two_worker_processes(tmp_path: Path, registr
         assert stats["cognito-idp:CreateUserPool"]["calls"] == 40
         assert stats["cognito-identity:CreateIdentityPool"]["calls"] == 40
         assert stats["iam:CreateRole"]["calls"] == 40
-        ran_a = {json.loads(l)["tenant_id"] for l in api.text().splitlines() if '"job_started"' in l}
-        ran_b = {json.loads(l)["tenant_id"] for l in worker.text().splitlines() if '"job_started"' in l}
+        ran_a = {json.loads(line)["tenant_id"] for line in api.text().splitlines() if '"job_started"' in line}
+        ran_b = {json.loads(line)["tenant_id"] for line in worker.text().splitlines() if '"job_started"' in line}
         assert ran_a and ran_b, "both processes should have taken jobs"
         assert not (ran_a & ran_b), "a tenant's job ran in both processes"
         assert ran_a | ran_b == set(tenant_ids)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from domain.audit import AuditEvent, ListTenantEvents, RecordAuditEvent
+from domain.audit import AuditEvent
 from domain.errors import CloudError, InvalidInput, RegistryUnavailable, TenantNotFound
 from domain.provisioning import TEARDOWN_STEPS, provisioning_steps
 from domain.tenant import TenantStatus
+from domain.usecases import ListTenantEvents, RecordAuditEvent
 from tests.unit.fakes import World
 
 S = TenantStatus

@@ -112,7 +112,7 @@ async def test_per_pool_rate_and_the_shared_category_rate(clock: SimClock) -> No
     clock.now = 100.0
     limiter = CognitoRateLimiter(clock=clock, sleep=clock.sleep)
     for pool in ("p1", "p2", "p3"):
-        assert await _times(clock, lambda: limiter.acquire("CreateGroup", pool), 3) == [100.0] * 3
+        assert await _times(clock, lambda pool=pool: limiter.acquire("CreateGroup", pool), 3) == [100.0] * 3
     # The category's 9 are used up: a fourth pool waits its turn at 15/s.
     assert await _times(clock, lambda: limiter.acquire("CreateUserPoolDomain", "p4"), 2) == [
         round(100 + 1 / 15, 6),

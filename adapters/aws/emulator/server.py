@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any
 from types import TracebackType
+from typing import Any
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
