@@ -5,11 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,21 +15,9 @@ from typing import Any
 import boto3
 import httpx
 
-from tests.helpers import API_KEY
+from tests.helpers import API_KEY, free_port, tenantctl
 
 PREFIX = "rel"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def tenantctl() -> str:
-    found = shutil.which("tenantctl", path=str(Path(sys.executable).parent))
-    assert found, "tenantctl is not installed in this environment"
-    return found
 
 
 def clean_env(**extra: str) -> dict[str, str]:
