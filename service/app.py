@@ -7,7 +7,7 @@ import contextlib
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -97,9 +97,19 @@ def _prefer_wait(prefer: str | None, settings: Settings) -> float | None:
     return min(float(match.group(1)), settings.max_wait_s) if match else None
 
 
-async def _wait_for(container: Container, tenant_id: str, until: set[TenantStatus], seconds: float) -> Tenant:
-    """Read again as soon as this process's worker ends a run of the tenant (service/waiters.py),
-    and every 50 ms for a worker elsewhere."""
+def _reached(until: set[TenantStatus]) -> Callable[[Tenant], bool]:
+    return lambda tenant: tenant.status in until
+
+
+def _settings_settled(tenant: Tenant) -> bool:
+    """A PATCH's change is applied or failed (or the tenant left `active`, e.g. deleted meanwhile)."""
+    return tenant.settings_status != SettingsStatus.PENDING or tenant.status != TenantStatus.ACTIVE
+
+
+async def _wait_for(container: Container, tenant_id: str, done: Callable[[Tenant], bool], seconds: float) -> Tenant:
+    """The one ``Prefer: wait`` mechanism: read the tenant again as soon as this process's worker
+    ends a run of it, provisioning, teardown or a settings change (service/waiters.py), and every
+    50 ms for a worker in another process; return once ``done`` holds or time is up."""
     assert container.get_tenant is not None
     deadline = time.monotonic() + seconds
     with container.waiters.watch(tenant_id) as changed:
@@ -107,7 +117,7 @@ async def _wait_for(container: Container, tenant_id: str, until: set[TenantStatu
             changed.clear()  # before the read: a run ending after it sets it again
             tenant = await container.get_tenant(tenant_id)
             remaining = deadline - time.monotonic()
-            if tenant.status in until or remaining <= 0:
+            if done(tenant) or remaining <= 0:
                 return tenant
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), min(remaining, 0.05))
@@ -132,7 +142,7 @@ async def _started(
     wait = _prefer_wait(prefer, container.settings)
     if not wait:
         return _tenant_response(tenant, 202, headers)
-    tenant = await _wait_for(container, tenant.tenant_id, until, wait)
+    tenant = await _wait_for(container, tenant.tenant_id, _reached(until), wait)
     if tenant.status in until:
         return _tenant_response(tenant, done_status, {**headers, "Preference-Applied": f"wait={int(wait)}"})
     return _tenant_response(tenant, 202, headers)
@@ -167,11 +177,7 @@ async def _patch(request: Request[Any, Any, Any], tenant_id: str, data: PatchTen
     wait = _prefer_wait(prefer, container.settings)
     if not wait:
         return _tenant_response(outcome.tenant, 202, headers)
-    deadline = time.monotonic() + wait
-    tenant = await container.get_tenant(tenant_id)
-    while tenant.settings_status == SettingsStatus.PENDING and tenant.status == TenantStatus.ACTIVE and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-        tenant = await container.get_tenant(tenant_id)
+    tenant = await _wait_for(container, tenant_id, _settings_settled, wait)
     if tenant.settings_status == SettingsStatus.PENDING:
         return _tenant_response(tenant, 202, headers)
     return _tenant_response(tenant, 200, {**headers, "Preference-Applied": f"wait={int(wait)}"})

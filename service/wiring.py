@@ -324,7 +324,11 @@ class Container:
                 JobKind.DEPROVISION: self.metrics.timed_job(
                     JobKind.DEPROVISION, self.waiters.notifying(self.deprovision), self.uow
                 ),
-                **({JobKind.UPDATE: self.apply_settings} if self.apply_settings is not None else {}),
+                **(
+                    {JobKind.UPDATE: self.waiters.notifying(self.apply_settings)}
+                    if self.apply_settings is not None
+                    else {}
+                ),
             },
             self.clock,
             concurrency=s.worker_concurrency,

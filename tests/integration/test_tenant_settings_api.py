@@ -255,3 +255,21 @@ async def test_patch_refusals_name_the_field_or_the_state(world: tuple[Any, str]
     gone = await client.patch(f"/v1/tenants/{tenant_id}", json={})
     assert gone.status_code == 409 and gone.json()["tenant_status"] == "deleted"
     assert API_KEY not in gone.text
+
+
+async def test_a_patch_waiting_with_prefer_is_woken_when_the_change_is_applied(world: tuple[Any, str]) -> None:
+    """One wait mechanism (issue 13): PATCH's `Prefer: wait` is woken by the worker's end of the
+    settings run, as POST's and DELETE's are by theirs, rather than finding out by polling."""
+    client, _ = world
+    tenant_id = unique_id("wake")
+    response = await client.post("/v1/tenants", json={"tenant_id": tenant_id, "tier": "sso", "display_name": "Wake"})
+    assert response.status_code == 202, response.text
+    assert (await wait_status(client, tenant_id, {"active", "failed"}))["status"] == "active"
+    waiters = client.app.state.container.waiters
+    with waiters.watch(tenant_id) as run_ended:
+        patched = await client.patch(
+            f"/v1/tenants/{tenant_id}", json={"tags": {"team": "wake"}}, headers={"Prefer": "wait=30"}
+        )
+        assert patched.status_code == 200, patched.text
+        assert patched.json()["settings_status"] == "applied"
+        assert run_ended.is_set()  # the settings run notified the waiters when it ended
