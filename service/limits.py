@@ -30,6 +30,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.errors import DomainError
+from domain.token_bucket import TokenBucket
 from service.errors import HeadersTooLarge, RateLimited, domain_error_handler
 from service.principal import Principal
 
@@ -61,24 +62,21 @@ class TokenBuckets:
         self.burst = burst
         self.clock = clock
         self.max_keys = max_keys
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at)
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
 
     def take(self, key: str) -> Decision:
         now = self.clock()
-        tokens, at = self._buckets.pop(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + max(0.0, now - at) * self.rate)
-        allowed = tokens >= 1
-        if allowed:
-            tokens -= 1
-        self._buckets[key] = (tokens, now)
+        bucket = self._buckets.pop(key, None) or TokenBucket(self.rate, self.burst, now)
+        allowed = bucket.take(now)
+        self._buckets[key] = bucket
         if len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
         return Decision(
             allowed=allowed,
             limit=self.burst,
-            remaining=int(tokens),
-            reset_s=math.ceil((self.burst - tokens) / self.rate),
-            retry_after_s=0 if allowed else max(1, math.ceil((1 - tokens) / self.rate)),
+            remaining=int(bucket.tokens),
+            reset_s=math.ceil(bucket.time_to_full(now)),
+            retry_after_s=0 if allowed else max(1, math.ceil(bucket.wait_time(now))),
         )
 
 

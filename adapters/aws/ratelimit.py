@@ -33,6 +33,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from domain.token_bucket import TokenBucket
+
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -118,7 +120,6 @@ class AdaptiveLimiter:
         if rate <= 0:
             raise ValueError("rate must be greater than 0")
         self.ceiling = rate
-        self.rate = rate
         self.burst = max(1.0, round(rate * DEFAULT_BURST_S)) if burst is None else max(1.0, burst)
         self._clock = clock
         self._sleep = sleep
@@ -126,38 +127,32 @@ class AdaptiveLimiter:
         self._increase_per_s = rate / recovery_s
         self._cooldown_s = cooldown_s
         self._min_rate = rate * min_fraction
-        now = clock()
-        self._tokens = self.burst
-        self._at = now
+        # A tolerance, as the dispatcher sleeps exactly until a token is due and must then get it.
+        self._bucket = TokenBucket(rate, self.burst, clock(), tolerance=1e-9)
         self._last_decrease = float("-inf")
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._dispatcher: asyncio.Task[None] | None = None
         self.throttles = 0
         self.waited_s = 0.0
 
-    def _refill(self, now: float) -> None:
-        elapsed = max(0.0, now - self._at)
-        if self.rate < self.ceiling:
-            # Additive increase, integrated over the elapsed time (tokens at the mean rate).
-            grown = min(self.ceiling, self.rate + self._increase_per_s * elapsed)
-            self._tokens += elapsed * (self.rate + grown) / 2
-            self.rate = grown
-        else:
-            self._tokens += elapsed * self.rate
-        self._tokens = min(self.burst, self._tokens)
-        self._at = now
+    @property
+    def rate(self) -> float:
+        return self._bucket.rate
 
-    def _take(self) -> bool:
-        if self._tokens >= 1.0 - 1e-9:  # float sums of elapsed * rate fall just short
-            self._tokens = max(0.0, self._tokens - 1.0)
-            return True
-        return False
+    def _refill(self, now: float) -> None:
+        bucket = self._bucket
+        if bucket.rate < self.ceiling:
+            # Additive increase, integrated over the elapsed time (tokens at the mean rate).
+            elapsed = max(0.0, now - bucket.updated_at)
+            bucket.set_rate(min(self.ceiling, bucket.rate + self._increase_per_s * elapsed), now, linear=True)
+        else:
+            bucket.refill(now)
 
     async def acquire(self) -> None:
         """Wait for a token; callers are served in the order they called."""
         started = self._clock()
         self._refill(started)
-        if not self._waiters and self._take():
+        if not self._waiters and self._bucket.take(started):
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
@@ -167,7 +162,7 @@ class AdaptiveLimiter:
             await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
-                self._tokens = min(self.burst, self._tokens + 1.0)  # granted, then cancelled: give it back
+                self._bucket.give_back()  # granted, then cancelled: give it back
             raise
         self.waited_s += self._clock() - started
 
@@ -175,16 +170,17 @@ class AdaptiveLimiter:
         """Hand tokens to the waiters in order, all that are there in one pass; sleep until the
         next one is due at the current rate (which a throttle may cut meanwhile)."""
         while self._waiters:
-            self._refill(self._clock())
+            now = self._clock()
+            self._refill(now)
             while self._waiters:
                 if self._waiters[0].done():  # cancelled while waiting
                     self._waiters.popleft()
                     continue
-                if not self._take():
+                if not self._bucket.take(now):
                     break
                 self._waiters.popleft().set_result(None)
             if self._waiters:
-                await self._sleep((1.0 - self._tokens) / self.rate)
+                await self._sleep(self._bucket.wait_time(now))
 
     def throttled(self) -> None:
         """AWS refused a call of this category: multiplicative decrease (once per cooldown)."""
@@ -194,8 +190,8 @@ class AdaptiveLimiter:
         if now - self._last_decrease < self._cooldown_s:
             return
         self._last_decrease = now
-        self.rate = max(self._min_rate, self.rate * self._decrease)
-        self._tokens = min(self._tokens, 0.0)  # AWS's bucket is empty: so is ours
+        self._bucket.set_rate(max(self._min_rate, self.rate * self._decrease), now)
+        self._bucket.empty(now)  # AWS's bucket is empty: so is ours
 
     def snapshot(self) -> dict[str, float]:
         return {"rate": round(self.rate, 3), "ceiling": self.ceiling, "throttles": self.throttles, "waited_s": round(self.waited_s, 3)}

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from domain.token_bucket import TokenBucket
+
 from .faults import _plain, error_response, identify
 from .protocol import read_body
 
@@ -76,27 +78,6 @@ BURST_SECONDS = 1.0
 MIN_BURST = 2.0
 
 
-class _Bucket:
-    __slots__ = ("rate", "burst", "tokens", "at")
-
-    def __init__(self, rate: float, now: float) -> None:
-        self.rate = rate
-        self.burst = max(MIN_BURST, rate * BURST_SECONDS)
-        self.tokens = self.burst
-        self.at = now
-
-    def take(self, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-    def give_back(self) -> None:
-        self.tokens = min(self.burst, self.tokens + 1.0)
-
-
 class QuotaEnforcer:
     """The buckets and the counters of one emulator app."""
 
@@ -107,7 +88,7 @@ class QuotaEnforcer:
         self._clock = clock
         self._by_operation = {op: category for category in PROFILES[profile] for op in category.operations}
         self._lock = threading.Lock()
-        self._buckets: dict[tuple[str, ...], _Bucket] = {}
+        self._buckets: dict[tuple[str, ...], TokenBucket] = {}
         self._stats: dict[str, dict[str, Any]] = {}
 
     def category_of(self, operation: str) -> Category | None:
@@ -138,10 +119,10 @@ class QuotaEnforcer:
                 stats["throttled"] += 1
             return admitted
 
-    def _bucket(self, key: tuple[str, ...], rate: float, now: float) -> _Bucket:
+    def _bucket(self, key: tuple[str, ...], rate: float, now: float) -> TokenBucket:
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(rate, now)
+            bucket = self._buckets[key] = TokenBucket(rate, max(MIN_BURST, rate * BURST_SECONDS), now)
         return bucket
 
     def snapshot(self) -> dict[str, Any]:
