@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from domain.audit import AuditEvent
 from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound, ResourceNotOwned, TenantConflict
@@ -516,6 +516,15 @@ def lost_response_error(method: str) -> CloudError:
     )
 
 
+_Named = TypeVar("_Named", FakeUserPool, FakeIdentityPool)
+
+
+def _prefer(same_name: list[_Named]) -> _Named | None:
+    """As the gateways adopt among resources sharing a name (names are not unique in Cognito):
+    one carrying the managed-by tag, the oldest first (``same_name`` is in creation order)."""
+    return next((r for r in same_name if r.tags.get(TAG_MANAGED_BY) == MANAGED_BY_VALUE), same_name[0] if same_name else None)
+
+
 def _invalid(message: str) -> CloudError:
     return CloudError("InvalidParameterException", message, retryable=False)
 
@@ -742,7 +751,7 @@ class FakeCloud:
             pool = self.user_pools.get(pool_id)
             found = pool if pool is not None and pool.cell == cell else None
         else:
-            found = next((p for p in self.user_pools.values() if p.cell == cell and p.name == name), None)
+            found = _prefer([p for p in self.user_pools.values() if p.cell == cell and p.name == name])
         self._exit(fault)
         return self._user_pool_resource(found) if found else None
 
@@ -950,7 +959,9 @@ class FakeCloud:
 
     async def describe_identity_provider(self, cell: Cell, *, pool_id: str, name: str) -> dict[str, Any] | None:
         fault = await self._enter("describe_identity_provider", cell=cell, pool_id=pool_id, name=name)
-        found = self._pool(cell, pool_id).identity_providers.get(name)
+        # As the gateway: DescribeIdentityProvider's ResourceNotFoundException, for the pool too, is None.
+        pool = self.user_pools.get(pool_id)
+        found = pool.identity_providers.get(name) if pool is not None and pool.cell == cell else None
         self._exit(fault)
         if found is None:
             return None
@@ -964,8 +975,10 @@ class FakeCloud:
         if client_secret is not None and not isinstance(client_secret, SecretText):
             raise AssertionError("a secret value travels as SecretText, never as a bare string")
         pool = self._pool(cell, pool_id)
-        if exists != (provider.name in pool.identity_providers):
-            raise CloudError("DuplicateProviderException" if not exists else "ResourceNotFoundException", provider.name)
+        if exists and provider.name not in pool.identity_providers:
+            raise CloudNotFound("ResourceNotFoundException", f"provider {provider.name} not found")
+        if not exists and provider.name in pool.identity_providers:
+            raise CloudError("DuplicateProviderException", f"A provider with the name {provider.name} already exists.")
         pool.identity_providers[provider.name] = {
             "type": provider.type,
             "details": provider.provider_details(client_secret.reveal() if client_secret else None),
@@ -1060,7 +1073,7 @@ class FakeCloud:
             pool = self.identity_pools.get(pool_id)
             found = pool if pool is not None and pool.cell == cell else None
         else:
-            found = next((p for p in self.identity_pools.values() if p.cell == cell and p.name == name), None)
+            found = _prefer([p for p in self.identity_pools.values() if p.cell == cell and p.name == name])
         self._exit(fault)
         return self._identity_pool_resource(found) if found else None
 

@@ -8,6 +8,9 @@ Probed against moto 5.2.5's server, which
   another pool already holds (silently moving it to the new pool);
 - keeps SetUserPoolMfaConfig's setting apart, so DescribeUserPool reports a stale MfaConfiguration;
 - accepts an app client with a custom OAuth scope no resource server of the pool has;
+- replaces an identity provider on a second CreateIdentityProvider of its name;
+- compares usernames exactly even in a pool made with ``UsernameConfiguration.CaseSensitive``
+  false, where AWS finds "Ann@example.com" as "ann@example.com" (``install()`` fixes moto's look-up);
 - reports DeletionProtection only when the caller sent it, and its UpdateUserPool replaces
   the whole stored config, so UpdateUserPool without UserPoolTags drops the pool's tags;
 - accepts any message template (verification, invitation, SMS): AWS holds them to the patterns
@@ -48,6 +51,30 @@ USER_POOL_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):cognito-idp:(?P<region>[a-z0-9-]+):"
     r"(?P<account>\d{12}):userpool/(?P<pool_id>[\w-]+)$"
 )
+
+
+def install() -> None:
+    """Look users up as AWS does in a case-insensitive pool (idempotent): every Admin* call and
+    sign-in goes through moto's ``CognitoIdpUserPool._get_user``."""
+    original = CognitoIdpUserPool._get_user
+    if getattr(original, "_case_aware", False):
+        return
+
+    @functools.wraps(original)
+    def _get_user(self: CognitoIdpUserPool, username: str) -> Any:
+        found = original(self, username)
+        if found or (self.extended_config.get("UsernameConfiguration") or {}).get("CaseSensitive", True):
+            return found
+        wanted = username.lower()
+        attributes = self.extended_config.get("UsernameAttributes") or []
+        for user in self.users.values():
+            values = [user.username, *(a.get("Value") for a in user.attributes if a.get("Name") in attributes)]
+            if any(isinstance(v, str) and v.lower() == wanted for v in values):
+                return user
+        return None
+
+    _get_user._case_aware = True  # type: ignore[attr-defined]
+    CognitoIdpUserPool._get_user = _get_user  # type: ignore[method-assign]
 
 
 def _backend(req: AwsRequest) -> CognitoIdpBackend:
@@ -233,6 +260,13 @@ def _before_user_pool_client(req: AwsRequest) -> None:
     return None
 
 
+def _before_create_identity_provider(req: AwsRequest) -> None:
+    # moto replaces a provider of the same name; AWS refuses the second one.
+    name = str(req.param("ProviderName", ""))
+    if name in _pool(req, str(req.param("UserPoolId", ""))).identity_providers:
+        raise AwsError("DuplicateProviderException", f"A provider with the name {name} already exists in this user pool.")
+
+
 # --- TagResource / UntagResource / ListTagsForResource (missing in moto) ----------------------
 
 
@@ -285,6 +319,7 @@ HOOKS: dict[str, Hook] = {
     f"{SERVICE}.SetUserPoolMfaConfig": Hook(_before_set_user_pool_mfa_config, _after_set_user_pool_mfa_config),
     f"{SERVICE}.CreateUserPoolClient": Hook(before=_before_user_pool_client),
     f"{SERVICE}.UpdateUserPoolClient": Hook(before=_before_user_pool_client),
+    f"{SERVICE}.CreateIdentityProvider": Hook(before=_before_create_identity_provider),
     f"{SERVICE}.TagResource": Hook(before=_tag_resource),
     f"{SERVICE}.UntagResource": Hook(before=_untag_resource),
     f"{SERVICE}.ListTagsForResource": Hook(before=_list_tags_for_resource),

@@ -2,7 +2,7 @@
 
 The AWS adapters talk to it exactly as to AWS (HTTP, SigV4, JSON protocol), so the code under
 test is the code that runs against AWS. What moto 5.2.5 lacks or does too leniently for this
-service lives in `cognito_idp.py` and `cognito_identity.py`; see AWS-FACTS.md.
+service lives in `cognito_idp.py`, `cognito_identity.py` and `iam.py`; see AWS-FACTS.md.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from . import authorization, cognito_identity, cognito_idp, speedups
+from . import authorization, cognito_identity, cognito_idp, iam, speedups
 from .faults import FaultConfig, FaultInjector, FaultMiddleware
 from .middleware import ExtensionMiddleware
 from .persistence import StateFile
@@ -52,6 +52,8 @@ def build_app(
     the latency, as AWS counts a call when it arrives. ``state`` keeps the resources in a file
     across restarts (persistence.py)."""
     authorization.install()
+    iam.install()
+    cognito_idp.install()
     speedups.install()
     app: Any = ExtensionMiddleware(DomainDispatcherApplication(create_backend_app), HOOKS)
     if state is not None:
