@@ -39,6 +39,7 @@ from adapters.registry.idempotency import KEY_MAX_LENGTH, IdempotencyStore, InFl
 from adapters.registry.server_keys import ServerKeyStore
 from domain.errors import DomainError, InvalidInput
 from domain.ports import Clock
+from service.bodies import checked_json
 from service.errors import IDEMPOTENCY_KEY, IdempotencyKeyInProgress, IdempotencyKeyMismatch, domain_error_handler
 
 if TYPE_CHECKING:
@@ -161,8 +162,11 @@ async def fingerprint(request: Request[Any, Any, Any], key: FingerprintKey) -> s
     raw = await request.body()
     body = b""
     if raw:
+        # service/bodies.py's guard has decoded (and checked) every /v1 body already.
+        parsed = checked_json(request.scope)
         try:
-            parsed = json.loads(raw)
+            if parsed is None:
+                parsed = json.loads(raw)
         except ValueError:
             body = raw
         else:
