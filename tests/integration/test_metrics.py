@@ -37,19 +37,24 @@ def value(parsed: list[tuple[str, dict[str, str], float]], name: str, **labels: 
     return sum(v for n, ls, v in parsed if n == name and labels.items() <= ls.items())
 
 
-async def test_metrics_after_onboarding_and_teardown(client: Any, emulator_endpoint: str) -> None:
-    tenant_id = unique_id("met")
-    # The next CreateGroup (the groups step) is throttled once and retried (make_app:
-    # aws_max_attempts=2).
-    set_faults(emulator_endpoint, operation="CreateGroup", error="TooManyRequestsException", count=1)
+async def onboard_with_fault(client: Any, emulator_endpoint: str, tenant_id: str, error: str) -> Any:
+    """POST a basic tenant (Prefer: wait) while its next CreateGroup (the groups step) fails once
+    with ``error``."""
+    set_faults(emulator_endpoint, operation="CreateGroup", error=error, count=1)
     try:
-        created = await client.post(
+        return await client.post(
             "/v1/tenants",
             json={"tenant_id": tenant_id, "tier": "basic", "display_name": "Metrics"},
             headers={**AUTH, "Prefer": "wait=60"},
         )
     finally:
         clear_faults(emulator_endpoint)
+
+
+async def test_metrics_after_onboarding_and_teardown(client: Any, emulator_endpoint: str) -> None:
+    tenant_id = unique_id("met")
+    # The throttled CreateGroup is retried (make_app: aws_max_attempts=2).
+    created = await onboard_with_fault(client, emulator_endpoint, tenant_id, "TooManyRequestsException")
     assert created.status_code == 201, created.text
     assert created.json()["status"] == "active"
     deleted = await client.delete(f"/v1/tenants/{tenant_id}", headers={**AUTH, "Prefer": "wait=60"})
@@ -96,16 +101,7 @@ def test_each_metrics_object_has_its_own_registry() -> None:
 async def test_a_quota_error_is_counted_as_failed_not_throttled(client: Any, emulator_endpoint: str) -> None:
     """A quota is not a throttle (issue 12, item 4): the call fails once and is never retried, so
     /metrics must not report it as throttled (alerts on throttling would fire for a full account)."""
-    tenant_id = unique_id("metq")
-    set_faults(emulator_endpoint, operation="CreateGroup", error="LimitExceededException", count=1)
-    try:
-        created = await client.post(
-            "/v1/tenants",
-            json={"tenant_id": tenant_id, "tier": "basic", "display_name": "Metrics"},
-            headers={**AUTH, "Prefer": "wait=60"},
-        )
-    finally:
-        clear_faults(emulator_endpoint)
+    created = await onboard_with_fault(client, emulator_endpoint, unique_id("metq"), "LimitExceededException")
     assert created.json()["status"] == "failed", created.text
     assert created.json()["last_error"]["code"] == "quota_exceeded"
     parsed = samples((await client.get("/metrics")).text)
