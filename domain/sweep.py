@@ -8,17 +8,16 @@ deletes them in the order teardown uses.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from domain.errors import CloudNotFound, DomainError, InvalidInput
 from domain.naming import MANAGED_BY_VALUE, TAG_MANAGED_BY, TAG_TENANT_ID, ResourceNames
 from domain.ports import CloudResource, UnitOfWorkFactory
-from domain.provisioning import ROLE_KINDS, Gateways, ProvisioningSettings
+from domain.provisioning import AWS_KINDS, ROLE_KINDS, Gateways, ProvisioningSettings
+from domain.provisioning.cloud import IAM_ROLE, IDENTITY_POOL, SECRET, USER_POOL
 from domain.tenant import Cell, SettingsStatus, Tenant, TenantStatus
 
-USER_POOL, IDENTITY_POOL, IAM_ROLE, SECRET = "user_pool", "identity_pool", "iam_role", "secret"
 WOULD_DELETE, DELETED, SKIPPED = "would delete", "deleted", "skipped"
 FAILED = "failed"  # reported as "failed: <AWS error code>"
 
@@ -146,17 +145,11 @@ class SweepOrphans:
     # -- finding -------------------------------------------------------------------------------
 
     async def _list_owned(self) -> list[_Found]:
-        cell, gw = self._cell, self._gw
-        roles = await gw.iam.list_owned_roles(cell, path_prefix=self._settings.role_path)
-        identity_pools = await gw.identity_pools.list_owned_identity_pools(cell)
-        user_pools = await gw.user_pools.list_owned_user_pools(cell)
-        secrets = await gw.secrets.list_owned_secrets(cell) if gw.secrets is not None else []
         found: list[_Found] = []
-        # Teardown order (AWS-FACTS.md): roles, then identity pools, then user pools; secrets
-        # depend on nothing.
-        kinds = ((IAM_ROLE, roles), (IDENTITY_POOL, identity_pools), (USER_POOL, user_pools), (SECRET, secrets))
-        for kind, resources in kinds:
-            ours = [_Found(kind, r) for r in resources if self._is_ours(kind, r)]
+        # In teardown order (the table's order): roles, identity pools, user pools, secrets.
+        for kind in AWS_KINDS.values():
+            resources = await kind.list_owned(self._gw, self._cell, self._settings)
+            ours = [_Found(kind.kind, r) for r in resources if self._is_ours(kind.kind, r)]
             found += sorted(ours, key=lambda f: (f.tenant_id or "", f.resource.name, f.resource.id))
         return found
 
@@ -173,23 +166,7 @@ class SweepOrphans:
         if resource.tags.get(TAG_MANAGED_BY) != MANAGED_BY_VALUE:
             return False
         names = self._names(resource.tags.get(TAG_TENANT_ID))
-        if names is None:
-            return False
-        if kind == USER_POOL:
-            return resource.name == names.user_pool
-        if kind == IDENTITY_POOL:
-            return resource.name == names.identity_pool
-        if kind == SECRET:
-            # The primary app client's secret, or another client's (<prefix>/<tenant>/app-client/<client>/secret).
-            return (
-                resource.name == names.client_secret
-                or names.client_of_secret(resource.name) is not None
-                or names.provider_of_secret(resource.name) is not None  # a tenant identity provider's
-            )
-        # The authenticated/unauthenticated roles, or one of a tier's extra [roles].
-        return resource.name.casefold() in {names.role(k).casefold() for k in ROLE_KINDS} or (
-            names.extra_role_of(resource.name) is not None
-        )
+        return names is not None and AWS_KINDS[kind].is_named(names, resource)
 
     async def _tenants(self, wanted: set[str]) -> dict[str, Tenant]:
         """The registry's tenants among ``wanted``, read page by page (keyset pagination)."""
@@ -262,12 +239,6 @@ class SweepOrphans:
     # -- deleting ------------------------------------------------------------------------------
 
     async def _delete_orphan(self, item: _Found, reason: str) -> SweepEntry:
-        deleters: dict[str, Callable[[CloudResource], Awaitable[None]]] = {
-            IAM_ROLE: self._delete_role,
-            IDENTITY_POOL: self._delete_identity_pool,
-            USER_POOL: self._delete_user_pool,
-            SECRET: self._delete_secret,
-        }
         try:
             # The registry may have moved on since it was read (a tenant onboarded meanwhile
             # adopts a resource of its deterministic name): decide again on what it says now.
@@ -278,39 +249,9 @@ class SweepOrphans:
             verdict, now_reason = self._classify(item, tenant)
             if verdict != _ORPHAN:
                 return self._entry(item, f"no longer an orphan: {now_reason or 'the tenant records it'}", SKIPPED)
-            await deleters[item.kind](item.resource)
+            await AWS_KINDS[item.kind].delete(self._gw, self._cell, item.resource)
         except CloudNotFound:
             pass  # already gone: counts as deleted
         except DomainError as exc:
             return self._entry(item, reason, f"{FAILED}: {exc.code}")
         return self._entry(item, reason, DELETED)
-
-    async def _delete_role(self, role: CloudResource) -> None:
-        iam, cell = self._gw.iam, self._cell
-        # IAM refuses to delete a role that still has inline policies.
-        for policy in await iam.list_role_policies(cell, role_name=role.id):
-            try:
-                await iam.delete_role_policy(cell, role_name=role.id, policy_name=policy)
-            except CloudNotFound:
-                pass
-        await iam.delete_role(cell, name=role.id)
-
-    async def _delete_secret(self, secret: CloudResource) -> None:
-        assert self._gw.secrets is not None  # listed through it
-        await self._gw.secrets.delete_secret(self._cell, arn_or_name=secret.id)
-
-    async def _delete_identity_pool(self, pool: CloudResource) -> None:
-        await self._gw.identity_pools.delete_identity_pool(self._cell, identity_pool_id=pool.id)
-
-    async def _delete_user_pool(self, pool: CloudResource) -> None:
-        user_pools, cell = self._gw.user_pools, self._cell
-        domain = pool.extra.get("domain")
-        if domain:
-            # DeleteUserPool fails while the pool still has a domain.
-            try:
-                await user_pools.delete_domain(cell, pool_id=pool.id, domain=domain)
-            except CloudNotFound:
-                pass  # the domain is gone; if the pool is too, the calls below say so
-        if pool.extra.get("deletion_protection", "ACTIVE") != "INACTIVE":
-            await user_pools.set_deletion_protection(cell, pool_id=pool.id, active=False)
-        await user_pools.delete_user_pool(cell, pool_id=pool.id)
