@@ -16,9 +16,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import cast
 
+import domain.provisioning.cloud as cloud
 from domain.errors import CloudAlreadyExists
 from domain.plan import Step, validate_plan
-from domain.provisioning import cloud
 from domain.provisioning.context import Scope, TenantRun
 from domain.provisioning.outputs import TenantOutputs
 from domain.provisioning.resources import BY_NAME, RESOURCES, Resource, TagTarget

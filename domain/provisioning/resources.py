@@ -18,10 +18,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import domain.provisioning.cloud as cloud
 from domain.errors import CloudAlreadyExists, CloudError, CloudNotFound
 from domain.policies import render_role_policy, trust_policy
 from domain.ports import CloudResource
-from domain.provisioning import cloud
 from domain.provisioning.cloud import IAM_ROLE, IDENTITY_POOL, ROLE_KINDS, SECRET, USER_POOL
 from domain.provisioning.context import Scope, TenantRun
 from domain.provisioning.outputs import TenantOutputs
