@@ -12,7 +12,7 @@ derives from it (plans.py) and the runner that executes a plan durably (runner.p
 from domain.provisioning.cloud import AWS_KINDS, ROLE_KINDS
 from domain.provisioning.context import Gateways, ProvisioningSettings, Scope, TenantRun
 from domain.provisioning.outputs import TenantOutputs
-from domain.provisioning.plans import TEARDOWN_STEPS, UPDATE_STEPS, provisioning_steps, scope_steps
+from domain.provisioning.plans import PLANS, TEARDOWN_STEPS, UPDATE_STEPS, Plans, provisioning_steps, scope_steps
 from domain.provisioning.resources import RESOURCES, Resource, admin_username
 from domain.provisioning.runner import (
     DeprovisionTenant,
@@ -25,6 +25,8 @@ from domain.provisioning.runner import (
 
 __all__ = [
     "AWS_KINDS",
+    "PLANS",
+    "Plans",
     "RESOURCES",
     "ROLE_KINDS",
     "TEARDOWN_STEPS",

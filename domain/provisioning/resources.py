@@ -75,6 +75,14 @@ class Resource:
     def teardown_step(self) -> str:
         return self.delete_step or f"delete_{self.name}"
 
+    @property
+    def update_name(self) -> str:
+        return self.update_step or f"update_{self.name}"
+
+    @property
+    def prune_name(self) -> str:
+        return self.prune_step or f"prune_{self.name}"
+
 
 # -- teardown helpers --------------------------------------------------------------------------
 

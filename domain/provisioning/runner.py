@@ -53,7 +53,7 @@ from domain.plan import PlanError, Step, release_dependents, run_plan
 from domain.ports import Clock, Job, StepObserver, UnitOfWork, UnitOfWorkFactory
 from domain.provisioning.context import FIRST_TRY, Gateways, ProvisioningSettings, TenantRun
 from domain.provisioning.outputs import TenantOutputs
-from domain.provisioning.plans import HANDLERS, TEARDOWN_STEPS, UPDATE_STEPS, StepHandler, scope_steps
+from domain.provisioning.plans import PLANS, Plans, StepHandler
 from domain.tenant import JobKind, LastError, SettingsStatus, Tenant, TenantStatus
 from domain.tiers import TierTemplate
 
@@ -97,7 +97,9 @@ class _PlanRunner:
         clock: Clock,
         settings: ProvisioningSettings,
         observer: StepObserver,
+        plans: Plans = PLANS,
     ) -> None:
+        self._plans = plans
         self._uow = uow
         self._gateways = gateways
         self._tiers = tiers
@@ -203,7 +205,7 @@ class _PlanRunner:
         lock = asyncio.Lock()
 
         async def run_step(step: Step) -> None:
-            handler = HANDLERS[step.name]
+            handler = self._plans.handlers[step.name]
             started = time.perf_counter()
             outcome, code = "ok", None
             try:
@@ -288,7 +290,7 @@ class ProvisionTenant(_PlanRunner):
             return await self._finish(tenant_id, TenantStatus.FAILED, error, fence)
         run = TenantRun(tenant, template, self._gateways, self._settings)
         run.fresh = first_run(tenant, fence)
-        steps = scope_steps(run.scope())
+        steps = self._plans.steps(run.scope())
         try:
             error = await self._execute(tenant, run, steps, tenant.completed_steps, True, fence)
         except Superseded:
@@ -316,7 +318,7 @@ class DeprovisionTenant(_PlanRunner):
             return None
         run = TenantRun(tenant, self._tiers.get(tenant.spec.tier), self._gateways, self._settings)
         try:
-            error = await self._execute(tenant, run, TEARDOWN_STEPS, [], False, fence)
+            error = await self._execute(tenant, run, self._plans.teardown, [], False, fence)
         except Superseded:
             return None
         if error is not None:
@@ -349,7 +351,7 @@ class UpdateTenantSettings(_PlanRunner):
             return await self._settle(tenant_id, error, fence)
         run = TenantRun(tenant, template, self._gateways, self._settings)
         try:
-            error = await self._execute(tenant, run, UPDATE_STEPS, [], False, fence)
+            error = await self._execute(tenant, run, self._plans.update, [], False, fence)
         except Superseded:
             return None
         return await self._settle(tenant_id, error, fence)
