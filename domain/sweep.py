@@ -89,7 +89,7 @@ class _Found:
         return self.resource.tags.get(TAG_TENANT_ID) or None
 
 
-# Which output records the resource of each slot (domain/provisioning.py); roles: ROLE_KINDS.
+# Which output records the resource of each slot (domain/provisioning/resources.py); roles: ROLE_KINDS.
 _POOL_SLOTS = {USER_POOL: "user_pool_id", IDENTITY_POOL: "identity_pool_id", SECRET: "app_client_secret_arn"}
 _KIND_WORDS = {USER_POOL: "user pool", IDENTITY_POOL: "identity pool", SECRET: "app client secret"}
 
