@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,23 +41,11 @@ def validate_plan(steps: Iterable[Step]) -> list[Step]:
         for dep in step.after:
             if dep not in by_name:
                 raise ValueError(f"step {step.name} comes after unknown step {dep}")
-    order: list[Step] = []
-    state: dict[str, int] = {}
-
-    def visit(step: Step) -> None:
-        if state.get(step.name) == 2:
-            return
-        if state.get(step.name) == 1:
-            raise ValueError(f"cycle through step {step.name}")
-        state[step.name] = 1
-        for dep in step.after:
-            visit(by_name[dep])
-        state[step.name] = 2
-        order.append(step)
-
-    for step in by_name.values():
-        visit(step)
-    return order
+    try:
+        order = TopologicalSorter({step.name: step.after for step in by_name.values()}).static_order()
+        return [by_name[name] for name in order]
+    except CycleError as cycle:
+        raise ValueError(f"cycle through step {cycle.args[1][0]}") from None
 
 
 def critical_path_depth(steps: Iterable[Step]) -> int:
