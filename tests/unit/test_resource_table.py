@@ -21,15 +21,9 @@ from domain.tenant import TenantStatus as S
 from domain.tenant_settings import parse_settings
 from domain.tiers import parse_tiers
 from tests.unit.fakes import World, shipped_tiers
+from tests.unit.test_tenant_update import OIDC
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "tiers-full.toml"
-OIDC = {
-    "type": "OIDC",
-    "issuer": "https://login.acme.example",
-    "client_id": "acme-client",
-    "client_secret": "oidc-secret-1",
-    "scopes": ["openid", "email"],
-}
 FULL = {"identity_providers": {"acme-oidc": OIDC}, "tags": {"cost-center": "cc-1"}}
 
 
