@@ -4,7 +4,7 @@
 state change. ``OutboxStore`` is the dispatcher's side, one short transaction per call: claim due
 rows under a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite, as the
 job queue does) so that N dispatchers never send a row twice at once, then record each delivery's
-result fenced by that lease. Delivery is at least once: a dispatcher that dies between sending and
+result fenced by that lease (``leases.py``, shared with the job queue). Delivery is at least once: a dispatcher that dies between sending and
 recording leaves a lease that expires, and the row is sent again (receivers de-duplicate on the
 event id).
 """
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.registry.engine import transaction
 from adapters.registry.errors import all_errors_unavailable, translate_errors
+from adapters.registry.leases import Leases
 from adapters.registry.tables import outbox
 from domain.lifecycle import LifecycleEvent, RetryPolicy
 from domain.ports import Outbox
@@ -96,6 +97,14 @@ def _row(m: Any) -> OutboxRow:
     )
 
 
+# No fencing counter: a dispatcher's owner id is its own, and ``attempts`` counts deliveries.
+LEASES = Leases(outbox)
+
+
+def _delivered(now: datetime) -> dict[str, Any]:
+    return {"state": DELIVERED, "attempts": outbox.c.attempts + 1, "delivered_at": now, "last_error": None}
+
+
 class OutboxStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -110,61 +119,31 @@ class OutboxStore:
             return []
         o = outbox.alias("o")
         earlier = outbox.alias("earlier")
-        free = or_(o.c.lease_expires_at.is_(None), o.c.lease_expires_at < now)
-        candidates = (
-            select(o.c.id)
-            .where(
-                o.c.state == PENDING,
-                o.c.next_attempt_at <= now,
-                free,
-                o.c.destination.in_(list(destinations)),
-                ~exists().where(
-                    earlier.c.destination == o.c.destination,
-                    earlier.c.tenant_id == o.c.tenant_id,
-                    earlier.c.state == PENDING,
-                    earlier.c.id < o.c.id,
-                ),
-            )
-            .order_by(o.c.id)
-            .limit(limit)
-            # PostgreSQL: concurrent dispatchers skip each other's rows instead of queueing on
-            # them. SQLite renders no FOR UPDATE: the claim runs under BEGIN IMMEDIATE.
-            .with_for_update(skip_locked=True, of=o)
+        candidates = LEASES.candidates(
+            o,
+            o.c.state == PENDING,
+            o.c.next_attempt_at <= now,
+            LEASES.free(now, o),
+            o.c.destination.in_(list(destinations)),
+            ~exists().where(
+                earlier.c.destination == o.c.destination,
+                earlier.c.tenant_id == o.c.tenant_id,
+                earlier.c.state == PENDING,
+                earlier.c.id < o.c.id,
+            ),
+            limit=limit,
         )
         with translate_errors():
             async with transaction(self._engine, write=True) as conn:
-                # Two statements in one transaction, not UPDATE ... WHERE id IN (that SELECT):
-                # PostgreSQL may run such a subquery again per row, and each run of a SKIP LOCKED
-                # LIMIT n query can pick other rows. The chosen rows stay locked until the commit.
-                ids = [int(i) for (i,) in await conn.execute(candidates)]
-                if not ids:
-                    return []
-                stmt = (
-                    update(outbox)
-                    .where(outbox.c.id.in_(ids))
-                    .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds))
-                    .returning(*outbox.c)
-                )
-                rows = [_row(r._mapping) for r in await conn.execute(stmt)]
-        return sorted(rows, key=lambda r: r.id)
+                claimed = await LEASES.claim(conn.execute, candidates, owner=owner, now=now, lease_seconds=lease_seconds)
+        return [_row(r._mapping) for r in claimed]
 
     def _held(self, row: OutboxRow) -> Any:
-        return and_(outbox.c.id == row.id, outbox.c.state == PENDING, outbox.c.lease_owner == row.lease_owner)
+        return and_(LEASES.held(row.id, row.lease_owner), outbox.c.state == PENDING)
 
     async def delivered(self, row: OutboxRow, now: datetime) -> bool:
         """False when the lease was lost meanwhile (another dispatcher owns the row now)."""
-        stmt = (
-            update(outbox)
-            .where(self._held(row))
-            .values(
-                state=DELIVERED,
-                attempts=outbox.c.attempts + 1,
-                delivered_at=now,
-                last_error=None,
-                lease_owner=None,
-                lease_expires_at=None,
-            )
-        )
+        stmt = LEASES.release(self._held(row), _delivered(now))
         with translate_errors():
             async with transaction(self._engine, write=True) as conn:
                 result = await conn.execute(stmt)
@@ -178,23 +157,8 @@ class OutboxStore:
         owners = {r.lease_owner for r in rows}
         if len(owners) != 1:
             raise ValueError("delivered_many takes the rows of one lease owner")
-        stmt = (
-            update(outbox)
-            .where(
-                outbox.c.id.in_([r.id for r in rows]),
-                outbox.c.state == PENDING,
-                outbox.c.lease_owner == owners.pop(),
-            )
-            .values(
-                state=DELIVERED,
-                attempts=outbox.c.attempts + 1,
-                delivered_at=now,
-                last_error=None,
-                lease_owner=None,
-                lease_expires_at=None,
-            )
-            .returning(outbox.c.id)
-        )
+        held = and_(LEASES.held_many([r.id for r in rows], owners.pop()), outbox.c.state == PENDING)
+        stmt = LEASES.release(held, _delivered(now)).returning(outbox.c.id)
         with translate_errors():
             async with transaction(self._engine, write=True) as conn:
                 result = await conn.execute(stmt)
@@ -208,17 +172,12 @@ class OutboxStore:
         when the lease was lost meanwhile. ``error`` must name no URL or secret."""
         attempts = row.attempts + 1
         dead = permanent or policy.gives_up(attempts)
-        values: dict[str, Any] = {
-            "attempts": attempts,
-            "last_error": error[:MAX_ERROR_CHARS],
-            "lease_owner": None,
-            "lease_expires_at": None,
-        }
+        values: dict[str, Any] = {"attempts": attempts, "last_error": error[:MAX_ERROR_CHARS]}
         if dead:
             values["state"] = DEAD
         else:
             values["next_attempt_at"] = now + timedelta(seconds=policy.delay(attempts))
-        stmt = update(outbox).where(self._held(row), outbox.c.attempts == row.attempts).values(**values)
+        stmt = LEASES.release(and_(self._held(row), outbox.c.attempts == row.attempts), values)
         with translate_errors():
             async with transaction(self._engine, write=True) as conn:
                 result = await conn.execute(stmt)
@@ -230,7 +189,7 @@ class OutboxStore:
         """Give leased rows back untried (shutdown): due again at once, for any dispatcher."""
         if not rows:
             return
-        stmt = update(outbox).where(or_(*(self._held(r) for r in rows))).values(lease_owner=None, lease_expires_at=None)
+        stmt = LEASES.release(or_(*(self._held(r) for r in rows)))
         with translate_errors():
             async with transaction(self._engine, write=True) as conn:
                 await conn.execute(stmt)

@@ -14,11 +14,11 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, case, exists, func, insert, or_, select, text, update
+from sqlalchemy import Row, and_, bindparam, case, exists, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -27,6 +27,7 @@ from sqlalchemy.sql import Executable
 from adapters.registry.api_keys import ApiKeyRecord, ApiKeyStore
 from adapters.registry.engine import begin, make_engine, ping
 from adapters.registry.errors import all_errors_unavailable, translate_errors
+from adapters.registry.leases import Leases
 from adapters.registry.outbox import OnCommit, SqlOutbox
 from adapters.registry.tables import audit_events, jobs, tenants
 from domain.audit import AuditEvent
@@ -236,6 +237,9 @@ class SqlTenantRepository(TenantRepository):
 
 _PENDING, _RUNNING, _DONE = "pending", "running", "done"
 
+# Every claim bumps ``attempts``: a lease is (lease_owner, attempts).
+JOB_LEASES = Leases(jobs, fence="attempts")
+
 
 class SqlJobQueue(JobQueue):
     """Durable jobs with leases. A lease is fenced by (lease_owner, attempts): every claim bumps
@@ -270,7 +274,8 @@ class SqlJobQueue(JobQueue):
         j = jobs.alias("j")
         earlier = jobs.alias("earlier")
         leased = jobs.alias("leased")
-        runnable = or_(j.c.state == _PENDING, and_(j.c.state == _RUNNING, j.c.lease_expires_at < now))
+        # Pending jobs hold no lease; a running job is runnable again once its lease expired.
+        runnable = and_(j.c.state.in_((_PENDING, _RUNNING)), JOB_LEASES.free(now, j))
         # A tenant's jobs run one at a time, in order: a job waits for every older unfinished job
         # of its tenant, and for any other job of its tenant whose lease is live. So one batch
         # never holds two jobs of one tenant.
@@ -281,36 +286,18 @@ class SqlJobQueue(JobQueue):
             leased.c.tenant_id == j.c.tenant_id,
             leased.c.id != j.c.id,
             leased.c.state == _RUNNING,
-            leased.c.lease_expires_at >= now,
+            JOB_LEASES.live(now, leased),
         )
-        candidates = (
-            select(j.c.id)
-            .where(runnable, ~earlier_unfinished, ~other_leased)
-            .order_by(j.c.id)
-            .limit(max(1, limit))
-            # PostgreSQL: concurrent claimers skip each other's candidates instead of queueing on
-            # them, and the rows stay locked until this transaction ends. SQLite renders no FOR
-            # UPDATE: the claim runs under BEGIN IMMEDIATE. Selected first, then updated by id: an
-            # UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED) may lease more
-            # than n rows on PostgreSQL.
-            .with_for_update(skip_locked=True)
+        candidates = JOB_LEASES.candidates(j, runnable, ~earlier_unfinished, ~other_leased, limit=max(1, limit))
+        rows = await JOB_LEASES.claim(
+            lambda stmt: self._tx.execute(stmt, write=True),
+            candidates,
+            owner=worker_id,
+            now=now,
+            lease_seconds=lease_seconds,
+            values={"state": _RUNNING, "updated_at": now},
         )
-        ids = list((await self._tx.execute(candidates, write=True)).scalars())
-        if not ids:
-            return []
-        stmt = (
-            update(jobs)
-            .where(jobs.c.id.in_(ids))
-            .values(
-                state=_RUNNING,
-                lease_owner=worker_id,
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
-                attempts=jobs.c.attempts + 1,
-                updated_at=now,
-            )
-            .returning(*jobs.c)
-        )
-        claimed = sorted((row_to_job(row) for row in (await self._tx.execute(stmt, write=True)).all()), key=lambda x: x.id)
+        claimed = [row_to_job(row) for row in rows]
         fresh = [job.tenant_id for job in claimed if job.attempts == 1]
         if fresh:
             # Jobs are kept once done, so "no job of this tenant has a smaller id" means this is
@@ -324,12 +311,7 @@ class SqlJobQueue(JobQueue):
         return claimed
 
     def _owned(self, job: Job) -> Any:
-        return and_(
-            jobs.c.id == job.id,
-            jobs.c.state == _RUNNING,
-            jobs.c.lease_owner == job.lease_owner,
-            jobs.c.attempts == job.attempts,
-        )
+        return and_(JOB_LEASES.held(job.id, job.lease_owner, job.attempts), jobs.c.state == _RUNNING)
 
     async def holds(self, job: Job) -> bool:
         """Fencing: True while ``job`` is still this holder's, and its row stays locked until the
@@ -339,18 +321,14 @@ class SqlJobQueue(JobQueue):
         return result.first() is not None
 
     async def extend(self, job: Job, now: datetime, lease_seconds: float) -> bool:
-        stmt = (
-            update(jobs)
-            .where(self._owned(job))
-            .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
-        )
+        stmt = JOB_LEASES.extend(self._owned(job), now, lease_seconds, {"updated_at": now})
         result = await self._tx.execute(stmt, write=True)
         return bool(result.rowcount == 1)
 
     async def complete(self, job: Job, now: datetime) -> None:
         """Marks the job done if this worker still holds its lease; otherwise does nothing (the
         job belongs to whoever took it over)."""
-        stmt = update(jobs).where(self._owned(job)).values(state=_DONE, lease_expires_at=None, updated_at=now)
+        stmt = JOB_LEASES.release(self._owned(job), {"state": _DONE, "updated_at": now}, keep_owner=True)
         await self._tx.execute(stmt, write=True)
 
     async def release(self, job: Job, now: datetime) -> None:
@@ -363,15 +341,8 @@ class SqlJobQueue(JobQueue):
             sibling.c.state == _PENDING,
             sibling.c.id != jobs.c.id,
         )
-        stmt = (
-            update(jobs)
-            .where(self._owned(job))
-            .values(
-                state=case((pending_twin, _DONE), else_=_PENDING),
-                lease_owner=None,
-                lease_expires_at=None,
-                updated_at=now,
-            )
+        stmt = JOB_LEASES.release(
+            self._owned(job), {"state": case((pending_twin, _DONE), else_=_PENDING), "updated_at": now}
         )
         await self._tx.execute(stmt, write=True)
 
