@@ -1,4 +1,16 @@
-"""Deterministic names of a tenant's AWS resources, and the naming rules AWS enforces.
+"""The naming and tagging rules of the service: every validator calls these, so none can disagree.
+
+Sections, in order:
+
+* tenant ids, the resource prefix and display names (what a caller or an operator chooses);
+* AWS resource names the service derives (user pools, roles, secrets, domains) and the rules AWS
+  enforces on them that the botocore models do *not* encode;
+* names inside a tier template or a tenant's settings (app clients, extra roles, groups, identity
+  providers, OAuth scopes);
+* tags: the ownership tags nobody may override, the reserved prefixes, the character and length
+  rules and the 50-tags-per-resource budget;
+* redirect URLs (callback and logout URLs, of a template or a tenant);
+* :class:`ResourceNames`, the deterministic names of one tenant's resources.
 
 Deterministic names are what makes every step adopt-or-create: a step that was interrupted after
 AWS created the resource finds it again by name (and ownership tags) instead of creating another.
@@ -25,29 +37,18 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from domain.errors import InvalidInput
 
+# -- tenant ids, the resource prefix, display names --------------------------------------------
+
 TENANT_ID_PATTERN = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
 _TENANT_ID_RE = re.compile(TENANT_ID_PATTERN)
+TENANT_ID_MAX_LENGTH = 40
 RESOURCE_PREFIX_PATTERN = r"^[a-z][a-z0-9-]{0,14}[a-z0-9]$"
 _RESOURCE_PREFIX_RE = re.compile(RESOURCE_PREFIX_PATTERN)
-_DOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?$")
-_DOMAIN_FORBIDDEN = ("aws", "amazon", "cognito")
-_ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
-_IAM_PATH_RE = re.compile(r"^/(?:[\x21-\x2e\x30-\x7e]+/)*$")
-# A customer managed policy: arn:<partition>:iam::<account>:policy/<optional/path/>name
-# (AWS managed policies, account "aws", cannot be permissions boundaries the service controls).
-IAM_POLICY_ARN_PATTERN = r"^arn:aws[-a-z]*:iam::\d{12}:policy/(?:[\x21-\x2e\x30-\x7e]+/)*[\w+=,.@-]{1,128}$"
-_IAM_POLICY_ARN_RE = re.compile(IAM_POLICY_ARN_PATTERN, re.ASCII)
-_SECRET_NAME_RE = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
-_SECRET_NAME_LIKE_ARN_RE = re.compile(r"-.{6}$")
-
-# Tag keys every taggable resource carries. The ownership tag is what adoption and the orphan
-# sweep trust: a resource without it is never adopted or deleted.
-TAG_TENANT_ID = "tenants:tenant-id"
-TAG_MANAGED_BY = "tenants:managed-by"
-MANAGED_BY_VALUE = "tenant-identity-provisioner"
 
 
 def validate_tenant_id(tenant_id: str) -> str:
@@ -61,6 +62,12 @@ def validate_tenant_id(tenant_id: str) -> str:
         # Keeps names unambiguous: "a--b" would read like a separator inside derived names.
         raise InvalidInput("tenant_id", "must not contain two hyphens in a row")
     return tenant_id
+
+
+def validate_resource_prefix(prefix: str) -> str:
+    if not _RESOURCE_PREFIX_RE.fullmatch(prefix):
+        raise InvalidInput("resource_prefix", f"must match {RESOURCE_PREFIX_PATTERN} (2-16 characters)")
+    return prefix
 
 
 # Longest display name (after trimming). Message templates are checked against Cognito's length
@@ -110,10 +117,18 @@ def normalize_display_name(value: object) -> str:
     return name
 
 
-def validate_resource_prefix(prefix: str) -> str:
-    if not _RESOURCE_PREFIX_RE.fullmatch(prefix):
-        raise InvalidInput("resource_prefix", f"must match {RESOURCE_PREFIX_PATTERN} (2-16 characters)")
-    return prefix
+# -- AWS resource names ---------------------------------------------------------------------------
+
+_DOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?$")
+_DOMAIN_FORBIDDEN = ("aws", "amazon", "cognito")
+_ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
+_IAM_PATH_RE = re.compile(r"^/(?:[\x21-\x2e\x30-\x7e]+/)*$")
+# A customer managed policy: arn:<partition>:iam::<account>:policy/<optional/path/>name
+# (AWS managed policies, account "aws", cannot be permissions boundaries the service controls).
+IAM_POLICY_ARN_PATTERN = r"^arn:aws[-a-z]*:iam::\d{12}:policy/(?:[\x21-\x2e\x30-\x7e]+/)*[\w+=,.@-]{1,128}$"
+_IAM_POLICY_ARN_RE = re.compile(IAM_POLICY_ARN_PATTERN, re.ASCII)
+_SECRET_NAME_RE = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+_SECRET_NAME_LIKE_ARN_RE = re.compile(r"-.{6}$")
 
 
 def is_valid_prefix_domain(domain: str) -> bool:
@@ -136,12 +151,161 @@ def is_valid_secret_name(name: str) -> bool:
     return bool(_SECRET_NAME_RE.fullmatch(name)) and not _SECRET_NAME_LIKE_ARN_RE.search(name)
 
 
+# -- names inside a tier template or a tenant's settings --------------------------------------
+
+TIER_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
+TIER_NAME_MAX_LENGTH = 32
+# An app client of a tier (``[app_clients.<name>]``): part of its Cognito client name and of its
+# secret's name (``.../app-client/<name>/secret``), which ResourceNames.client_of_secret reads back.
+_APP_CLIENT_NAME = r"[a-z][a-z0-9-]{0,19}"
+APP_CLIENT_NAME_PATTERN = rf"^{_APP_CLIENT_NAME}$"
+# An extra role of a tier (``[roles.<name>]``): the last part of an IAM role name.
+EXTRA_ROLE_NAME_PATTERN = r"^[a-z][a-z0-9]{0,15}$"
+RESERVED_ROLE_NAMES = ("auth", "unauth")
+# Cognito's GroupNameType allows [\p{L}\p{M}\p{S}\p{N}\p{P}]{1,128}; the service keeps to the
+# letters, digits and punctuation a group's name shares with IAM names (cognito:groups claims).
+GROUP_NAME_PATTERN = r"^[\w+=,.@-]+$"
+GROUP_NAME_MAX_LENGTH = 128
+# A tenant's SAML or OIDC provider: a subset of Cognito's ProviderNameTypeV2 (1-32 characters)
+# that also fits Secrets Manager names, since a provider's secret is named after it.
+PROVIDER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{1,30}[A-Za-z0-9]$"
+# botocore's ScopeType (an app client's OAuth scopes, a provider's authorize scopes) and
+# ResourceServerIdentifierType: visible ASCII without '"' or '\'.
+SCOPE_PATTERN = r"^[\x21\x23-\x5B\x5D-\x7E]{1,256}$"
+
+
+def is_valid_scope(scope: str) -> bool:
+    return bool(re.fullmatch(SCOPE_PATTERN, scope))
+
+
+# -- tags ----------------------------------------------------------------------------------------
+
+# Tag keys every taggable resource carries. The ownership tag is what adoption and the orphan
+# sweep trust: a resource without it is never adopted or deleted.
+TAG_NAMESPACE = "tenants:"
+TAG_TENANT_ID = f"{TAG_NAMESPACE}tenant-id"
+TAG_MANAGED_BY = f"{TAG_NAMESPACE}managed-by"
+MANAGED_BY_VALUE = "tenant-identity-provisioner"
+# Keys nobody else may set, in any case: aws: is AWS's own, tenants: the service's (ownership).
+RESERVED_TAG_PREFIXES = ("aws:", TAG_NAMESPACE)
+# 50 tags per resource on IAM roles (tagListType), Cognito user and identity pools and Secrets
+# Manager secrets alike. The ownership tags take theirs first; a tier's tags and a tenant's own
+# share what is left.
+MAX_TAGS_PER_RESOURCE = 50
+OWNERSHIP_TAG_COUNT = 2
+MAX_EXTRA_TAGS = MAX_TAGS_PER_RESOURCE - OWNERSHIP_TAG_COUNT
+TAG_KEY_MAX_LENGTH = 128
+TAG_VALUE_MAX_LENGTH = 256
+# IAM's tagKeyType / tagValueType, the strictest of the four services (Cognito's and Secrets
+# Manager's models give lengths only): letters, separators and numbers of any script.
+TAG_PATTERN = r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+TAG_CHARACTERS = "letters, digits and spaces (of any script) and _.:/=+-@"
+TAG_RULE = (
+    f"keys 1-{TAG_KEY_MAX_LENGTH}, values 0-{TAG_VALUE_MAX_LENGTH} {TAG_CHARACTERS}; keys starting with "
+    f"{' or '.join(RESERVED_TAG_PREFIXES)} (in any case) are reserved; {MAX_TAGS_PER_RESOURCE} tags per "
+    f"resource in all, {OWNERSHIP_TAG_COUNT} of them the service's ownership tags"
+)
+
+
 def ownership_tags(tenant_id: str) -> dict[str, str]:
     return {TAG_TENANT_ID: tenant_id, TAG_MANAGED_BY: MANAGED_BY_VALUE}
 
 
 def is_owned_by(tags: dict[str, str], tenant_id: str) -> bool:
     return tags.get(TAG_MANAGED_BY) == MANAGED_BY_VALUE and tags.get(TAG_TENANT_ID) == tenant_id
+
+
+def _tag_text_ok(text: str) -> bool:
+    """``text`` matches :data:`TAG_PATTERN` (Python's ``re`` has no ``\\p{...}`` classes)."""
+    return all(unicodedata.category(c)[0] in "LZN" or c in _TAG_PUNCTUATION for c in text)
+
+
+def is_reserved_tag_key(key: str) -> bool:
+    return key.lower().startswith(RESERVED_TAG_PREFIXES)
+
+
+def check_tag(key: object, value: object, *, field: str = "tags") -> None:
+    """InvalidInput naming ``<field>.<key>`` unless ``key`` = ``value`` is a tag AWS takes and
+    nobody but AWS and this service may set ``key``."""
+    where = f"{field}.{key}"
+    if not isinstance(key, str) or not 1 <= len(key) <= TAG_KEY_MAX_LENGTH or not _tag_text_ok(key):
+        raise InvalidInput(where, f"tag keys are 1-{TAG_KEY_MAX_LENGTH} {TAG_CHARACTERS}")
+    if is_reserved_tag_key(key):
+        raise InvalidInput(
+            where, f"{key!r} is reserved: tag keys starting with {' or '.join(RESERVED_TAG_PREFIXES)} belong to AWS and to this service"
+        )
+    if not isinstance(value, str) or len(value) > TAG_VALUE_MAX_LENGTH or not _tag_text_ok(value):
+        raise InvalidInput(where, f"tag values are 0-{TAG_VALUE_MAX_LENGTH} {TAG_CHARACTERS}")
+
+
+def check_tags(tags: object, *, field: str = "tags", limit: int = MAX_EXTRA_TAGS) -> dict[str, str]:
+    """``tags`` as a dict, or InvalidInput naming ``field`` (not an object, more than ``limit``)
+    or ``<field>.<key>`` (see :func:`check_tag`)."""
+    if not isinstance(tags, Mapping):
+        raise InvalidInput(field, "must be an object of tag keys to values")
+    if len(tags) > limit:
+        raise InvalidInput(
+            field,
+            f"at most {limit} tags (AWS allows {MAX_TAGS_PER_RESOURCE} per resource; the service's ownership tags "
+            f"take {OWNERSHIP_TAG_COUNT} and a tier's own tags come first)",
+        )
+    for key, value in tags.items():
+        check_tag(key, value, field=field)
+    return dict(tags)
+
+
+def extra_tag_room(template_tags: Mapping[str, str]) -> int:
+    """How many tags a tenant may add to a tier whose template carries ``template_tags``."""
+    return MAX_EXTRA_TAGS - len(template_tags)
+
+
+# -- redirect URLs ------------------------------------------------------------------------------
+
+# Cognito's CallbackURLs and LogoutURLs: at most 100 each, 1-1024 characters (botocore model).
+MAX_URLS = 100
+MAX_URL_LENGTH = 1024
+# Schemes an app's own redirect scheme may not be: the web's, and those that run or read locally.
+_NOT_APP_SCHEMES = frozenset({"http", "https", "javascript", "data", "file", "vbscript"})
+_SCHEME_RE = re.compile(r"[a-z][a-z0-9+.-]*")
+
+
+def is_allowed_url(url: str, *, app_schemes: bool = False) -> bool:
+    """Whether Cognito takes ``url`` as a callback or logout URL, as the service allows it.
+
+    Every URL: 1-1024 characters of botocore's RedirectUrlType (``[\\p{L}\\p{M}\\p{S}\\p{N}\\p{P}]``:
+    no spaces, controls or format characters), no ``#fragment`` (Cognito refuses one), and a URL
+    ``urlsplit`` can read (a port in range). ``https://`` with a host, or ``http://`` only to
+    ``localhost`` (Cognito allows it for development); the scheme in any case (RFC 3986 3.1).
+    With ``app_schemes`` (a tier template's defaults), also an app's own scheme
+    (``myapp://callback``), never ``javascript:``, ``data:``, ``file:`` or ``vbscript:``. A
+    tenant's own URLs are https-only on purpose: its app clients are the web clients of its tier.
+    """
+    if not 1 <= len(url) <= MAX_URL_LENGTH or "#" in url:
+        return False
+    if any(unicodedata.category(c)[0] not in "LMSNP" for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return False
+    if parts.scheme == "https":
+        return bool(host)
+    if parts.scheme == "http":
+        return host == "localhost"
+    rest = url[len(parts.scheme) + 1 :]
+    return (
+        app_schemes
+        and bool(_SCHEME_RE.fullmatch(parts.scheme))
+        and parts.scheme not in _NOT_APP_SCHEMES
+        and rest.startswith("//")
+        and len(rest) > 2
+    )
+
+
+# -- the names of one tenant's resources ------------------------------------------------------
 
 
 class ResourceNames:
@@ -205,7 +369,7 @@ class ResourceNames:
 
     def client_of_secret(self, name: str) -> str | None:
         """The app client (not the primary) whose secret is called ``name``, or None."""
-        match = re.fullmatch(rf"{re.escape(self.prefix)}/{re.escape(self.tenant_id)}/app-client/([a-z][a-z0-9-]{{0,19}})/secret", name)
+        match = re.fullmatch(rf"{re.escape(self.prefix)}/{re.escape(self.tenant_id)}/app-client/({_APP_CLIENT_NAME})/secret", name)
         return match.group(1) if match else None
 
     def provider_of_secret(self, name: str) -> str | None:

@@ -9,7 +9,8 @@ Secrets (OIDC and social client secrets) are split off while parsing: ``TenantSe
 holds one, only the ARN of the AWS Secrets Manager secret that does. Every rule here is one AWS
 enforces (botocore's cognito-idp model, the Cognito and tagging documentation) or one this service
 adds on purpose (https only; the service's own tag prefix is reserved); each failure names its
-field, e.g. ``identity_providers.acme.client_id``.
+field, e.g. ``identity_providers.acme.client_id``. The rules a tier template shares (tags, URLs,
+scopes, provider names) are domain/naming.py's, so a template and a tenant are judged alike.
 """
 
 from __future__ import annotations
@@ -18,9 +19,17 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from domain.errors import InvalidInput
+from domain.naming import (
+    MAX_EXTRA_TAGS,
+    MAX_URL_LENGTH,
+    MAX_URLS,
+    PROVIDER_NAME_PATTERN,
+    SCOPE_PATTERN,
+    check_tags,
+    is_allowed_url,
+)
 
 SOCIAL_TYPES = ("Google", "Facebook", "LoginWithAmazon")
 PROVIDER_TYPES = ("SAML", "OIDC", *SOCIAL_TYPES)
@@ -32,22 +41,11 @@ _FIELDS = {
 }
 _WITH_SECRET = {"OIDC", *SOCIAL_TYPES}
 _COMMON = {"type", "attribute_mapping"}
-# Cognito: CallbackURLs and LogoutURLs, at most 100 each, 1-1024 characters (botocore model).
-MAX_URLS = 100
-MAX_URL_LENGTH = 1024
-# Cognito and IAM allow 50 tags per resource; the ownership tags (2) and a template's own tags
-# take theirs first, so the tenant's extra tags are checked against what is left.
-MAX_TAGS_PER_RESOURCE = 50
 MAX_PROVIDERS = 20
-RESERVED_TAG_PREFIXES = ("aws:", "tenants:")
-# A subset of Cognito's ProviderNameTypeV2 (1-32 characters) that also fits Secrets Manager
-# names, since a provider's secret is named after it.
-PROVIDER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{1,30}[A-Za-z0-9]$"
 _PROVIDER_NAME_RE = re.compile(PROVIDER_NAME_PATTERN)
-_SCOPE_RE = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]{1,256}$")  # botocore ScopeType
+_SCOPE_RE = re.compile(SCOPE_PATTERN)
 _TOKEN_RE = re.compile(r"^[\x21-\x7E]{1,256}$")  # client ids: visible ASCII, no spaces
 _ATTRIBUTE_RE = re.compile(r"^[\w:.-]{1,32}$", re.ASCII)  # a user pool attribute (custom:...)
-_TAG_PUNCTUATION = set("_.:/=+-@ ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +173,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def parse_settings(
-    data: dict[str, Any], *, stored: TenantSettings | None = None, max_tags: int = MAX_TAGS_PER_RESOURCE - 2
+    data: dict[str, Any], *, stored: TenantSettings | None = None, max_tags: int = MAX_EXTRA_TAGS
 ) -> ParsedSettings:
     """Validate ``data`` (``callback_urls``, ``logout_urls``, ``tags``, ``identity_providers``;
     others are ignored). ``stored`` is the tenant's current settings when ``data`` is a patched
@@ -197,7 +195,7 @@ def parse_settings(
     settings = TenantSettings(
         callback_urls=_urls(data.get("callback_urls"), "callback_urls"),
         logout_urls=_urls(data.get("logout_urls"), "logout_urls"),
-        tags=_tags(data.get("tags"), max_tags),
+        tags=check_tags(data["tags"], limit=max_tags) if data.get("tags") is not None else {},
         identity_providers=tuple(providers),
     )
     return ParsedSettings(settings, secrets)
@@ -240,22 +238,6 @@ def _text(value: Any, where: str, *, max_length: int, pattern: re.Pattern[str] |
     return value
 
 
-def is_allowed_url(url: str) -> bool:
-    """https with a host, or http only to localhost (Cognito allows it for development); no
-    fragment (Cognito refuses one), no spaces or control characters."""
-    if any(c.isspace() or unicodedata.category(c).startswith("C") for c in url) or "#" in url:
-        return False
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        return False
-    if parts.scheme == "https":
-        return bool(host)
-    return parts.scheme == "http" and host == "localhost"
-
-
 def _urls(value: Any, where: str) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -273,29 +255,6 @@ def _urls(value: Any, where: str) -> tuple[str, ...]:
             raise InvalidInput(at, "duplicate URL")
         seen.append(url)
     return tuple(seen)
-
-
-def _tag_text_ok(text: str) -> bool:
-    # AWS tag pattern ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$
-    return all(c.isalpha() or c.isnumeric() or unicodedata.category(c) in ("Zs", "Zl", "Zp") or c in _TAG_PUNCTUATION for c in text)
-
-
-def _tags(value: Any, max_tags: int) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidInput("tags", "must be an object of tag keys to values")
-    if len(value) > max_tags:
-        raise InvalidInput("tags", f"at most {max_tags} extra tags (AWS allows 50 per resource, the service's own come first)")
-    for key, tag_value in value.items():
-        where = f"tags.{key}"
-        if not 1 <= len(key) <= 128 or not _tag_text_ok(key):
-            raise InvalidInput(where, "a tag key is 1-128 letters, digits, spaces and _.:/=+-@")
-        if key.lower().startswith(RESERVED_TAG_PREFIXES):
-            raise InvalidInput(where, f"tag keys starting with {' or '.join(RESERVED_TAG_PREFIXES)} are reserved")
-        if not isinstance(tag_value, str) or len(tag_value) > 256 or not _tag_text_ok(tag_value):
-            raise InvalidInput(where, "a tag value is 0-256 letters, digits, spaces and _.:/=+-@")
-    return dict(value)
 
 
 def _parse_provider(

@@ -15,8 +15,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from domain.errors import TemplateError
-from domain.naming import DISPLAY_NAME_MAX_LENGTH
+from domain.errors import InvalidInput, TemplateError
+from domain.naming import (
+    APP_CLIENT_NAME_PATTERN,
+    DISPLAY_NAME_MAX_LENGTH,
+    EXTRA_ROLE_NAME_PATTERN,
+    GROUP_NAME_MAX_LENGTH,
+    GROUP_NAME_PATTERN,
+    MAX_URLS,
+    RESERVED_ROLE_NAMES,
+    SCOPE_PATTERN,
+    TENANT_ID_MAX_LENGTH,
+    TIER_NAME_PATTERN,
+    check_tags,
+    is_allowed_url,
+    is_valid_scope,
+)
 
 REQUIRED_AUTH_FLOWS: tuple[AuthFlow, ...] = ("ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH")
 AuthFlow = Literal[
@@ -63,15 +77,11 @@ class TokenValidity(_Strict):
 
 
 OAuthFlow = Literal["code", "implicit", "client_credentials"]
-# Cognito: https://, http:// only for localhost, or an app's own scheme (myapp://callback); no fragment.
-_URL_RE = re.compile(
-    r"^(?:https://[^\s#]+|http://localhost(?::\d+)?(?:/[^\s#]*)?|(?!(?i:https?|javascript|data|file|vbscript):)[a-zA-Z][a-zA-Z0-9+.-]*://[^\s#]+)$"
-)
 
 
 def _check_urls(urls: tuple[str, ...], field: str) -> None:
     for url in urls:
-        if len(url) > 1024 or not _URL_RE.fullmatch(url):
+        if not is_allowed_url(url, app_schemes=True):
             raise ValueError(
                 f"{field}: {url!r} is not allowed; Cognito takes https:// URLs (http:// only for localhost) "
                 "or an app's own scheme (myapp://...), without a #fragment, up to 1024 characters"
@@ -89,8 +99,8 @@ class AppClient(_Strict):
     prevent_user_existence_errors: bool = True
     oauth_scopes: tuple[str, ...] = Field((), max_length=50)
     # Template defaults; a tenant's own callback/logout URLs (when set) replace them.
-    callback_urls: tuple[str, ...] = Field((), max_length=100)
-    logout_urls: tuple[str, ...] = Field((), max_length=100)
+    callback_urls: tuple[str, ...] = Field((), max_length=MAX_URLS)
+    logout_urls: tuple[str, ...] = Field((), max_length=MAX_URLS)
     default_redirect_uri: str | None = None
     # Overrides the tier's [tokens] for this client.
     tokens: TokenValidity | None = None
@@ -126,7 +136,7 @@ class AppClient(_Strict):
         if len(scopes) != len(self.oauth_scopes):
             raise ValueError("oauth_scopes: scopes must be unique")
         for scope in self.oauth_scopes:
-            if not _SCOPE_RE.fullmatch(scope):
+            if not is_valid_scope(scope):
                 raise ValueError(f"oauth_scopes: {scope!r} is not a valid scope")
         if "client_credentials" in flows:
             if flows != {"client_credentials"}:
@@ -168,7 +178,7 @@ class AppClient(_Strict):
 
 
 class Group(_Strict):
-    name: str = Field(min_length=1, max_length=128, pattern=r"^[\w+=,.@-]+$")
+    name: str = Field(min_length=1, max_length=GROUP_NAME_MAX_LENGTH, pattern=GROUP_NAME_PATTERN)
     description: str = Field("", max_length=2048)
     precedence: int | None = Field(None, ge=0)
     # One of the tier's [roles]: the group's IAM role (cognito:preferred_role in ID tokens).
@@ -239,7 +249,7 @@ TENANT_ID_ATTRIBUTE = "tenant_id"
 MESSAGE_PLACEHOLDERS = frozenset({"display_name", "tenant_id"})
 # A message must fit Cognito's limit with a display name this long; a longer one is shortened.
 SHORT_DISPLAY_NAME = 20
-_MESSAGE_PLACEHOLDER_MAX = {"display_name": DISPLAY_NAME_MAX_LENGTH, "tenant_id": 40}
+_MESSAGE_PLACEHOLDER_MAX = {"display_name": DISPLAY_NAME_MAX_LENGTH, "tenant_id": TENANT_ID_MAX_LENGTH}
 _CODE = "{####}"
 _LINK_RE = re.compile(r"\{##[^#{}][^{}]*?##\}")  # {##text##}, not the code placeholder {####}
 _LAMBDA_ARN_RE = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:function:[A-Za-z0-9_-]{1,64}(?::(?:\$LATEST|[A-Za-z0-9_-]{1,128}))?$")
@@ -248,16 +258,7 @@ _SES_IDENTITY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:ses:[a-z]{2}(?:-[a-z]+)+-\d:
 _IAM_ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/(?:[\x21-\x2e\x30-\x7e]+/)*[\w+=,.@-]{1,64}$", re.ASCII)
 _EMAIL_RE = re.compile(r"^[^@\s<>]+@(?P<domain>[^@\s<>]+\.[^@\s<>]+)$")
 _FROM_RE = re.compile(r"^(?:[^<>@]*<(?P<inner>[^<>]+)>|(?P<bare>[^<>\s]+))$")
-# Tags: keys and values as IAM, Cognito and Secrets Manager all accept them; keys of the service's
-# own tags (tenants:...) and AWS's (aws:...) are reserved.
-_TAG_KEY_RE = re.compile(r"^[\w .:/=+\-@]{1,128}$", re.ASCII)
-_TAG_VALUE_RE = re.compile(r"^[\w .:/=+\-@]{0,256}$", re.ASCII)
-RESERVED_TAG_PREFIXES = ("tenants:", "aws:")
-# AWS allows 50 tags per resource; the service's ownership tags take two of them.
-MAX_TEMPLATE_TAGS = 48
 STANDARD_SCOPES = frozenset({"openid", "email", "phone", "profile", "aws.cognito.signin.user.admin"})
-_SCOPE_RE = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]{1,256}$")  # botocore ScopeType
-_RESOURCE_SERVER_ID_RE = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]{1,256}$")
 SUPPORTED_LOGIN_PROVIDERS = frozenset(
     {"accounts.google.com", "graph.facebook.com", "www.amazon.com", "appleid.apple.com", "api.twitter.com"}
 )
@@ -368,7 +369,9 @@ class CustomAttribute(_Strict):
 # custom:tenant_id: immutable (set once, by AdminCreateUser, and never changed by anyone, the
 # user included), a String as long as a tenant id can be. Not DeveloperOnlyAttribute: that is
 # deprecated, and immutability is what keeps a user from moving to another tenant.
-TENANT_ID_CUSTOM_ATTRIBUTE = CustomAttribute(name=TENANT_ID_ATTRIBUTE, type="String", mutable=False, min_length=3, max_length=40)
+TENANT_ID_CUSTOM_ATTRIBUTE = CustomAttribute(
+    name=TENANT_ID_ATTRIBUTE, type="String", mutable=False, min_length=3, max_length=TENANT_ID_MAX_LENGTH
+)
 
 
 class SmsSender(_Strict):
@@ -524,7 +527,7 @@ class ResourceScope(_Strict):
 class ResourceServer(_Strict):
     """A resource server (an API) in the tenant's pool with custom scopes ``<identifier>/<scope>``."""
 
-    identifier: str = Field(min_length=1, max_length=256, pattern=r"^[\x21\x23-\x5B\x5D-\x7E]+$")
+    identifier: str = Field(min_length=1, max_length=256, pattern=SCOPE_PATTERN)
     name: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_ +=,.@-]+$")
     scopes: tuple[ResourceScope, ...] = Field((), max_length=100)
 
@@ -591,7 +594,7 @@ class ExtraRole(_Strict):
 
 
 class TierTemplate(_Strict):
-    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    name: str = Field(pattern=TIER_NAME_PATTERN)
     description: str = Field(min_length=1, max_length=500)
     feature_plan: Literal["LITE", "ESSENTIALS", "PLUS"] = "ESSENTIALS"
     deletion_protection: bool = False
@@ -697,7 +700,7 @@ class TierTemplate(_Strict):
         if self.app_clients and "app_client" in self.model_fields_set:
             raise ValueError("app_clients: give either [app_client] (one client) or [app_clients.<name>] tables, not both")
         for name in self.app_clients:
-            if not re.fullmatch(r"[a-z][a-z0-9-]{0,19}", name):
+            if not re.fullmatch(APP_CLIENT_NAME_PATTERN, name):
                 raise ValueError(f"app_clients: client name {name!r} must be 1-20 lower-case letters, digits and hyphens, starting with a letter")
         if len(self.app_clients) > 20:
             raise ValueError("app_clients: at most 20 clients per tier")
@@ -717,7 +720,7 @@ class TierTemplate(_Strict):
         if not any(client.trusted_by_identity_pool for client in self.clients.values()) and not settings.login_providers:
             raise ValueError("identity_pool: it must trust at least one app client (identity_pool = true) or a login provider")
         for name in self.roles:
-            if not re.fullmatch(r"[a-z][a-z0-9]{0,15}", name) or name in ("auth", "unauth"):
+            if not re.fullmatch(EXTRA_ROLE_NAME_PATTERN, name) or name in RESERVED_ROLE_NAMES:
                 raise ValueError(f"roles: role name {name!r} must be 1-16 lower-case letters and digits, not auth or unauth")
         used: set[str] = set()
         for index, rule in enumerate(settings.role_mapping.rules if settings.role_mapping else ()):
@@ -734,13 +737,10 @@ class TierTemplate(_Strict):
             raise ValueError(f"roles: {', '.join(unused)} is used by no role_mapping rule and no group")
 
     def _check_tags(self) -> None:
-        if len(self.tags) > MAX_TEMPLATE_TAGS:
-            raise ValueError(f"tags: at most {MAX_TEMPLATE_TAGS} (AWS allows 50 per resource; the service's ownership tags take 2)")
-        for key, value in self.tags.items():
-            if key.lower().startswith(RESERVED_TAG_PREFIXES):
-                raise ValueError(f"tags: {key!r} is reserved (keys starting with {' or '.join(RESERVED_TAG_PREFIXES)})")
-            if not _TAG_KEY_RE.fullmatch(key) or not _TAG_VALUE_RE.fullmatch(value):
-                raise ValueError(f"tags: {key!r}: keys are 1-128 and values 0-256 of letters, digits, spaces and _ . : / = + - @")
+        try:
+            check_tags(self.tags)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
 
     # -- questions the provisioning plan asks -----------------------------------------------------
 

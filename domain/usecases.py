@@ -10,10 +10,10 @@ from typing import Any
 from domain.audit import MAX_EVENTS_PAGE, AuditEvent, EventPage
 from domain.errors import InvalidInput, TenantConflict, TenantNotFound, UnknownTier
 from domain.lifecycle import DEPROVISIONING_STARTED, PROVISIONING_STARTED, lifecycle_event
-from domain.naming import ResourceNames, normalize_display_name, ownership_tags, validate_tenant_id
+from domain.naming import ResourceNames, extra_tag_room, normalize_display_name, ownership_tags, validate_tenant_id
 from domain.ports import Clock, SecretStore, SecretText, UnitOfWorkFactory
 from domain.tenant import Cell, JobKind, SettingsStatus, Tenant, TenantSpec, TenantStatus, new_tenant
-from domain.tenant_settings import MAX_TAGS_PER_RESOURCE, TenantSettings, merge_patch, parse_settings
+from domain.tenant_settings import TenantSettings, merge_patch, parse_settings
 from domain.tiers import TierTemplate, template_tags
 
 MAX_PAGE = 200
@@ -226,7 +226,7 @@ class RetryTenant:
 def check_settings_fit(settings: TenantSettings, template: TierTemplate) -> None:
     """What depends on the tier: AWS's 50 tags per resource hold the ownership tags, the
     template's and the tenant's together."""
-    room = MAX_TAGS_PER_RESOURCE - len(ownership_tags("x")) - len(template.tags)
+    room = extra_tag_room(template.tags)
     extra = [key for key in settings.tags if key not in template.tags]
     if len(extra) > room:
         raise InvalidInput("tags", f"at most {room} extra tags for tier {template.name!r} (AWS allows 50 per resource)")

@@ -8,9 +8,17 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from domain.naming import DISPLAY_NAME_MAX_LENGTH, DISPLAY_NAME_RULE, TENANT_ID_PATTERN
+from domain.naming import (
+    DISPLAY_NAME_MAX_LENGTH,
+    DISPLAY_NAME_RULE,
+    MAX_URL_LENGTH,
+    MAX_URLS,
+    TAG_RULE,
+    TENANT_ID_PATTERN,
+    TIER_NAME_MAX_LENGTH,
+)
 from domain.tenant import Tenant
-from domain.tenant_settings import MAX_URL_LENGTH, MAX_URLS, PROVIDER_TYPES
+from domain.tenant_settings import PROVIDER_TYPES
 
 # Deliberately loose (RFC 5322 is not a regex); Cognito validates the address again.
 # Spelt out rather than `\s`, whose members differ between Python (which checks the body) and the
@@ -32,9 +40,7 @@ _Urls = Annotated[
 _Tags = Annotated[
     dict[str, str],
     Meta(
-        description="Extra tags for every AWS resource of the tenant, under the service's ownership tags; keys "
-        "starting with aws: or tenants: are refused. AWS's rules: keys 1-128, values 0-256 letters, digits, "
-        "spaces and _.:/=+-@; 50 tags per resource in all.",
+        description=f"Extra tags for every AWS resource of the tenant, under the service's ownership tags: {TAG_RULE}.",
         examples=[{"cost-center": "cc-1234"}],
     ),
 ]
@@ -105,7 +111,9 @@ class CreateTenant(msgspec.Struct, forbid_unknown_fields=True):
             examples=["acme"],
         ),
     ]
-    tier: Annotated[str, Meta(min_length=1, max_length=32, description="A tier from GET /v1/tiers.", examples=["standard"])]
+    tier: Annotated[
+        str, Meta(min_length=1, max_length=TIER_NAME_MAX_LENGTH, description="A tier from GET /v1/tiers.", examples=["standard"])
+    ]
     display_name: Annotated[
         str, Meta(min_length=1, max_length=DISPLAY_NAME_MAX_LENGTH, description=DISPLAY_NAME_RULE, examples=["Acme Corp"])
     ]

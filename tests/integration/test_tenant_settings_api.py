@@ -19,6 +19,7 @@ from adapters.registry.migrate import upgrade
 from tests.helpers import API_KEY, boto, unique_id, wait_status
 from tests.integration.databases import throwaway_database
 from tests.integration.test_api import AUTH, PREFIX, make_app, postgres_for_api  # noqa: F401 (fixture)
+from tests.unit.test_naming_rules import DISAGREED_TAGS, DISAGREED_URLS, WEB, template_verdict
 
 TIERS_TOML = """
 [tiers.sso]
@@ -273,3 +274,35 @@ async def test_a_patch_waiting_with_prefer_is_woken_when_the_change_is_applied(w
         assert patched.status_code == 200, patched.text
         assert patched.json()["settings_status"] == "applied"
         assert run_ended.is_set()  # the settings run notified the waiters when it ended
+
+
+async def test_tags_and_urls_are_judged_at_the_http_edge_as_the_template_loader_judges_them(
+    world: tuple[Any, str], emulator_endpoint: str
+) -> None:
+    """Inputs the tier-template loader and the API used to judge differently (domain/naming.py is
+    now the one rule): tags of any script, which IAM takes, reach AWS from either; a URL with a
+    format or control character, no host or a port out of range is refused by both, by the API
+    with a 422 naming the URL."""
+    client, _ = world
+    tags = {key if key != "k" else f"k{i}": value for i, (key, value) in enumerate(DISAGREED_TAGS)}
+    assert template_verdict(tags=tags) is None
+    tenant_id = unique_id("tag")
+    response = await client.post("/v1/tenants", json={**tenant_body(tenant_id), "identity_providers": {}, "tags": tags})
+    assert response.status_code == 202, response.text
+    tenant = await wait_status(client, tenant_id, {"active", "failed"})
+    assert tenant["status"] == "active", tenant
+    pool_tags = boto("cognito-idp", emulator_endpoint).describe_user_pool(UserPoolId=tenant["resources"]["user_pool_id"])["UserPool"]["UserPoolTags"]
+    role = tenant["resources"]["authenticated_role_arn"].rsplit("/", 1)[1]
+    role_tags = {t["Key"]: t["Value"] for t in boto("iam", emulator_endpoint).list_role_tags(RoleName=role)["Tags"]}
+    assert tags.items() <= pool_tags.items() and tags.items() <= role_tags.items()
+
+    for url in DISAGREED_URLS:
+        message = template_verdict(app_clients={"web": {**WEB, "callback_urls": [url]}}, hosted_ui_domain=True)
+        assert message is not None and "callback_urls" in message, url
+        body = {**tenant_body(unique_id("url")), "identity_providers": {}, "callback_urls": [url]}
+        for response in (
+            await client.post("/v1/tenants", json=body),
+            await client.patch(f"/v1/tenants/{tenant_id}", json={"callback_urls": [url]}),
+        ):
+            assert response.status_code == 422, (url, response.text)
+            assert "callback_urls[0]" in {e["field"] for e in response.json()["errors"]}, (url, response.json())
